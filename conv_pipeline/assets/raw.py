@@ -1,0 +1,90 @@
+"""``raw_completions``: the stored completions of each hour, as the source holds them."""
+
+
+import dagster as dg
+import polars as pl
+
+from conv_pipeline.assets._meta import standard
+from conv_pipeline.checks import integrity
+from conv_pipeline.core.schema import RAW_COMPLETIONS
+from conv_pipeline.partitions import Partitions
+from conv_pipeline.resources import CompletionSource, PipelineStore
+
+RAW_KEY = dg.AssetKey("raw_completions")
+
+
+def build_raw_completions(parts: Partitions) -> dg.AssetsDefinition:
+    @dg.asset(
+        key=RAW_KEY,
+        partitions_def=parts.hourly,
+        backfill_policy=dg.BackfillPolicy.single_run(),
+        group_name="ingestion",
+        kinds={"polars", "parquet", "duckdb"},
+        owners=["team:llmops"],
+        code_version="1",
+        description=(
+            "Stored completions (Azure OpenAI Stored Completions API or a local export) of each "
+            "UTC hour of `created`, one row per completion: metadata promoted to columns, input "
+            "messages, the final assistant text as `response`, finish reason, tool calls and "
+            "token usage. Input that cannot be used lands in `rejected_records` with its reason."
+        ),
+        check_specs=integrity.specs(
+            RAW_KEY, [integrity.UNIQUE, integrity.IN_WINDOW, integrity.SCHEMA]
+        ),
+    )
+    def raw_completions(
+        context: dg.AssetExecutionContext, source: CompletionSource, pipeline: PipelineStore
+    ) -> dg.MaterializeResult:
+        store, config = pipeline.store, pipeline.config
+        keys = context.partition_keys
+        sync = source.sync(store, config.partition_start)
+        context.log.info(
+            f"{source.describe()}: {sync.files} files, {sync.records} usable records, "
+            f"{sync.rejected} rejected; parsed {len(sync.files_parsed)} new or changed files"
+        )
+        frame = source.read_hours(store, config.partition_start, keys)
+        by_key = frame.partition_by("partition_key", as_dict=True, maintain_order=True)
+        for key in keys:
+            store.write_hour("raw_completions", key, by_key.get((key,), frame.clear()))
+        store.refresh_warehouse()
+        rejected = _rejected_in(store, keys)
+        metadata = standard(
+            frame,
+            RAW_COMPLETIONS,
+            ["completion_id", "created_at", "user_type", "category", "finish_reason", "response"],
+            keys,
+        )
+        metadata.update(
+            {
+                "source": source.describe(),
+                "rejected_records_in_window": rejected,
+                "source_files": sync.files,
+                "source_files_parsed_this_run": len(sync.files_parsed),
+                "source_rejected_total": sync.rejected,
+                "empty_partitions": sum(1 for k in keys if (k,) not in by_key),
+            }
+        )
+        return dg.MaterializeResult(
+            metadata=metadata,
+            check_results=[
+                integrity.unique_ids(RAW_KEY, frame),
+                integrity.inside_window(RAW_KEY, frame),
+                integrity.schema_matches(RAW_KEY, frame, RAW_COMPLETIONS),
+            ],
+        )
+
+    return raw_completions
+
+
+def _rejected_in(store, keys: list[str]) -> int:
+    folder = store.tables_dir / "rejected_records"
+    files = [p for p in folder.rglob("*.parquet")] if folder.exists() else []
+    if not files:
+        return 0
+    return (
+        pl.scan_parquet(files)
+        .filter(pl.col("partition_key").is_in(keys))
+        .select(pl.len())
+        .collect()
+        .item()
+    )

@@ -1,0 +1,246 @@
+"""``insight_report`` (hourly) and ``daily_insight_report``: Markdown + JSON under
+``$CONV_PIPELINE_DATA_DIR/reports/``, a row per report in the ``insight_reports`` table, and the
+report itself in the asset's metadata."""
+
+
+import json
+from datetime import UTC, datetime, timedelta
+
+import dagster as dg
+import polars as pl
+
+from conv_pipeline.assets._meta import md_table
+from conv_pipeline.assets.scoring import ISSUES_KEY, SCORED_KEY
+from conv_pipeline.core.config import MonitoringConfig
+from conv_pipeline.core.report import build_report, render_markdown, totals
+from conv_pipeline.core.schema import HOUR_KEY_FORMAT, INSIGHT_REPORTS, conform, parse_hour_key
+from conv_pipeline.core.storage import DataStore, atomic_write_bytes, atomic_write_parquet
+from conv_pipeline.partitions import Partitions
+from conv_pipeline.resources import PipelineStore
+
+REPORT_KEY = dg.AssetKey("insight_report")
+DAILY_KEY = dg.AssetKey("daily_insight_report")
+
+
+def _rejected_by_key(store: DataStore) -> dict[str, int]:
+    folder = store.tables_dir / "rejected_records"
+    files = list(folder.rglob("*.parquet")) if folder.exists() else []
+    if not files:
+        return {}
+    counts = (
+        pl.scan_parquet(files)
+        .filter(pl.col("partition_key").is_not_null())
+        .group_by("partition_key")
+        .len()
+        .collect()
+    )
+    return dict(counts.rows())
+
+
+def _split(df: pl.DataFrame, column: str) -> dict[str, pl.DataFrame]:
+    return {k[0]: v for k, v in df.partition_by(column, as_dict=True).items()}
+
+
+def _publish(store: DataStore, report: dict, kind: str, key: str) -> tuple[str, str]:
+    md = render_markdown(report)
+    body = json.dumps(report, indent=2, ensure_ascii=False, default=str)
+    md_path, json_path = store.report_paths(kind, key)
+    atomic_write_bytes(md_path, md.encode("utf-8"))
+    atomic_write_bytes(json_path, body.encode("utf-8"))
+    t = report["totals"]
+    row = conform(
+        pl.DataFrame(
+            [
+                {
+                    "report_id": report["report_id"],
+                    "kind": kind,
+                    "partition_key": key,
+                    "window_start": datetime.fromisoformat(report["window_start"]),
+                    "window_end": datetime.fromisoformat(report["window_end"]),
+                    "conversations": t["conversations"],
+                    "average_quality": t["average_quality"],
+                    "quality_issue_rate": t["quality_issue_rate"],
+                    "error_rate": t["error_rate"],
+                    "report_json": body,
+                    "report_markdown": md,
+                }
+            ]
+        ),
+        INSIGHT_REPORTS,
+    )
+    path = (
+        store.hourly_report_table_path(key) if kind == "hourly" else store.daily_report_table_path(key)
+    )
+    atomic_write_parquet(path, row)
+    return md, str(md_path)
+
+
+def _previous_totals(store: DataStore, kind: str, key: str, computed: dict[str, dict]) -> dict | None:
+    if key in computed:
+        return computed[key]
+    _, json_path = store.report_paths(kind, key)
+    if json_path.exists():
+        try:
+            return json.loads(json_path.read_text("utf-8"))["totals"]
+        except (ValueError, KeyError):
+            return None
+    return None
+
+
+def _summary_table(rows: list[dict]) -> str:
+    return md_table(pl.DataFrame(rows), limit=48)
+
+
+def build_report_assets(parts: Partitions, config: MonitoringConfig) -> list[dg.AssetsDefinition]:
+    @dg.asset(
+        key=REPORT_KEY,
+        deps=[SCORED_KEY, ISSUES_KEY],
+        partitions_def=parts.hourly,
+        backfill_policy=dg.BackfillPolicy.single_run(),
+        group_name="insights",
+        kinds={"polars", "duckdb"},
+        owners=["team:llmops"],
+        code_version="1",
+        description=(
+            "The hour's insight report (Markdown and JSON in `reports/hourly/`, a row in the "
+            "`insight_reports` table): totals, quality distribution, breakdown by user_type, "
+            "category, prompt_variant and model, issue counts and rates, the seed's response-length "
+            "metrics, worst examples, change against the previous hour, the alert conditions and "
+            "the recommended improvement actions."
+        ),
+    )
+    def insight_report(
+        context: dg.AssetExecutionContext, pipeline: PipelineStore
+    ) -> dg.MaterializeResult:
+        store = pipeline.store
+        keys = context.partition_keys
+        raw = _split(store.read_hours("raw_completions", keys), "partition_key")
+        scored = _split(store.read_hours("scored_conversations", keys), "partition_key")
+        issues = _split(store.read_hours("conversation_issues", keys), "partition_key")
+        rejected = _rejected_by_key(store)
+        empty_raw = store.read_hours("raw_completions", []).clear()
+        empty_scored = store.read_hours("scored_conversations", []).clear()
+        empty_issues = store.read_hours("conversation_issues", []).clear()
+        computed: dict[str, dict] = {}
+        summary, last_md, last_path = [], "", ""
+        for key in keys:
+            start = parse_hour_key(key)
+            prev_key = (start - timedelta(hours=1)).strftime(HOUR_KEY_FORMAT)
+            previous = _previous_totals(store, "hourly", prev_key, computed)
+            if previous is None and store.hour_path("scored_conversations", prev_key).exists():
+                previous = totals(
+                    store.read_hours("scored_conversations", [prev_key]),
+                    store.read_hours("conversation_issues", [prev_key]),
+                )
+            report = build_report(
+                kind="hourly",
+                partition_key=key,
+                window_start=start,
+                window_end=start + timedelta(hours=1),
+                raw=raw.get(key, empty_raw),
+                scored=scored.get(key, empty_scored),
+                issues=issues.get(key, empty_issues),
+                previous_totals=previous,
+                rejected=rejected.get(key, 0),
+                config=config,
+            )
+            computed[key] = report["totals"]
+            last_md, last_path = _publish(store, report, "hourly", key)
+            t = report["totals"]
+            summary.append(
+                {
+                    "hour": key,
+                    "conversations": t["conversations"],
+                    "average_quality": t["average_quality"],
+                    "quality_issue_rate": t["quality_issue_rate"],
+                    "alerts": ", ".join(a["check"] for a in report["alerts"] if a["triggered"]),
+                }
+            )
+        store.refresh_warehouse()
+        meta: dict = {"reports_written": len(keys), "report_path": last_path}
+        if len(keys) == 1:
+            t = computed[keys[0]]
+            meta.update(
+                {
+                    "report": dg.MetadataValue.md(last_md),
+                    "conversations": t["conversations"],
+                    "average_quality": t["average_quality"],
+                    "quality_issue_rate": t["quality_issue_rate"],
+                }
+            )
+        else:
+            meta["hours"] = dg.MetadataValue.md(_summary_table(summary))
+            meta["last_report"] = dg.MetadataValue.md(last_md)
+        return dg.MaterializeResult(metadata={k: v for k, v in meta.items() if v is not None})
+
+    @dg.asset(
+        key=DAILY_KEY,
+        deps=[REPORT_KEY],
+        partitions_def=parts.daily,
+        backfill_policy=dg.BackfillPolicy.single_run(),
+        group_name="insights",
+        kinds={"polars", "duckdb"},
+        owners=["team:llmops"],
+        code_version="1",
+        description=(
+            "The day's summary over its 24 hourly reports (Markdown and JSON in `reports/daily/`): "
+            "the same sections computed over the whole day, plus the hour-by-hour trend."
+        ),
+    )
+    def daily_insight_report(
+        context: dg.AssetExecutionContext, pipeline: PipelineStore
+    ) -> dg.MaterializeResult:
+        store = pipeline.store
+        rejected = _rejected_by_key(store)
+        computed: dict[str, dict] = {}
+        summary, last_md, last_path = [], "", ""
+        for day in context.partition_keys:
+            start = datetime.strptime(day, "%Y-%m-%d").replace(tzinfo=UTC)
+            hours = [(start + timedelta(hours=h)).strftime(HOUR_KEY_FORMAT) for h in range(24)]
+            raw = store.read_hours("raw_completions", hours)
+            scored = store.read_hours("scored_conversations", hours)
+            issues = store.read_hours("conversation_issues", hours)
+            prev_day = (start - timedelta(days=1)).strftime("%Y-%m-%d")
+            report = build_report(
+                kind="daily",
+                partition_key=day,
+                window_start=start,
+                window_end=start + timedelta(days=1),
+                raw=raw,
+                scored=scored,
+                issues=issues,
+                previous_totals=_previous_totals(store, "daily", prev_day, computed),
+                rejected=sum(rejected.get(h, 0) for h in hours),
+                config=config,
+            )
+            report["hourly_trend"] = (
+                scored.group_by("partition_key")
+                .agg(
+                    pl.len().alias("conversations"),
+                    pl.col("quality_score").mean().round(3).alias("average_quality"),
+                    pl.col("response_length").mean().round(1).alias("avg_response_length"),
+                )
+                .sort("partition_key")
+                .rename({"partition_key": "hour"})
+                .to_dicts()
+            )
+            computed[day] = report["totals"]
+            last_md, last_path = _publish(store, report, "daily", day)
+            summary.append(
+                {
+                    "day": day,
+                    "conversations": report["totals"]["conversations"],
+                    "average_quality": report["totals"]["average_quality"],
+                    "quality_issue_rate": report["totals"]["quality_issue_rate"],
+                }
+            )
+        store.refresh_warehouse()
+        meta: dict = {"reports_written": len(summary), "report_path": last_path}
+        if len(summary) == 1:
+            meta["report"] = dg.MetadataValue.md(last_md)
+        else:
+            meta["days"] = dg.MetadataValue.md(_summary_table(summary))
+            meta["last_report"] = dg.MetadataValue.md(last_md)
+        return dg.MaterializeResult(metadata=meta)
+
+    return [insight_report, daily_insight_report]

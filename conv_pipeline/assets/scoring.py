@@ -1,0 +1,134 @@
+"""``scored_conversations`` and ``conversation_issues``: the seed's rubric and issue rules, vectorized."""
+
+
+import dagster as dg
+import polars as pl
+
+from conv_pipeline.assets._meta import md_table, standard
+from conv_pipeline.assets.raw import RAW_KEY
+from conv_pipeline.checks import integrity, quality
+from conv_pipeline.core.config import MonitoringConfig
+from conv_pipeline.core.issues import categorize_issues
+from conv_pipeline.core.report import partition_metrics, quality_distribution
+from conv_pipeline.core.schema import CONVERSATION_ISSUES, SCORED_CONVERSATIONS, conform
+from conv_pipeline.core.scoring import score_frame
+from conv_pipeline.partitions import Partitions
+from conv_pipeline.resources import PipelineStore
+
+SCORED_KEY = dg.AssetKey("scored_conversations")
+ISSUES_KEY = dg.AssetKey("conversation_issues")
+
+
+def build_scoring_assets(parts: Partitions, config: MonitoringConfig) -> list[dg.AssetsDefinition]:
+    @dg.asset(
+        key=SCORED_KEY,
+        deps=[RAW_KEY],
+        partitions_def=parts.hourly,
+        backfill_policy=dg.BackfillPolicy.single_run(),
+        group_name="evaluation",
+        kinds={"polars", "parquet"},
+        owners=["team:llmops"],
+        code_version="1",
+        description=(
+            "One row per completion: `quality_score` is the seed's `calculate_quality_score` on the "
+            "final assistant text (exactly), `quality_band` its distribution bands, plus response "
+            "length, words, tokens, finish reason, refusal, error, helpful/courtesy/negative "
+            "indicator flags and a Flesch reading-ease estimate."
+        ),
+        check_specs=[
+            *integrity.specs(SCORED_KEY, [integrity.MATCHES_UPSTREAM, integrity.SCHEMA]),
+            *quality.specs(SCORED_KEY, config, quality.SCORED_METRICS, target=True),
+        ],
+    )
+    def scored_conversations(
+        context: dg.AssetExecutionContext, pipeline: PipelineStore
+    ) -> dg.MaterializeResult:
+        store = pipeline.store
+        keys = context.partition_keys
+        raw = store.read_hours("raw_completions", keys)
+        scored = conform(score_frame(raw).collect(), SCORED_CONVERSATIONS)
+        by_key = scored.partition_by("partition_key", as_dict=True, maintain_order=True)
+        for key in keys:
+            store.write_hour("scored_conversations", key, by_key.get((key,), scored.clear()))
+        metrics = partition_metrics(scored, None, keys)
+        meta = standard(
+            scored,
+            SCORED_CONVERSATIONS,
+            ["completion_id", "quality_score", "quality_band", "response_length", "is_refusal", "user_type"],
+            keys,
+        )
+        dist = quality_distribution(scored)
+        meta.update(
+            {
+                "average_quality": float(scored["quality_score"].mean()) if scored.height else None,
+                "quality_distribution": dg.MetadataValue.md(
+                    md_table(pl.DataFrame([dist]))
+                ),
+            }
+        )
+        return dg.MaterializeResult(
+            metadata={k: v for k, v in meta.items() if v is not None},
+            check_results=[
+                integrity.matches_upstream(SCORED_KEY, scored, raw["completion_id"]),
+                integrity.schema_matches(SCORED_KEY, scored, SCORED_CONVERSATIONS),
+                *quality.evaluate(SCORED_KEY, config, quality.SCORED_METRICS, metrics, target=True),
+            ],
+        )
+
+    @dg.asset(
+        key=ISSUES_KEY,
+        deps=[SCORED_KEY],
+        partitions_def=parts.hourly,
+        backfill_policy=dg.BackfillPolicy.single_run(),
+        group_name="evaluation",
+        kinds={"polars", "parquet"},
+        owners=["team:llmops"],
+        code_version="1",
+        description=(
+            "One row per (completion, issue): the seed's `response_too_short` (< 50 characters) and "
+            "`response_too_long` (> 1000), plus `empty_response`, `low_quality`, `refusal`, "
+            "`truncated`, `content_filtered` and `missing_finish_reason`."
+        ),
+        check_specs=[
+            *integrity.specs(ISSUES_KEY, [integrity.KNOWN_ISSUES]),
+            *quality.specs(ISSUES_KEY, config, quality.ISSUE_METRICS, target=False),
+        ],
+    )
+    def conversation_issues(
+        context: dg.AssetExecutionContext, pipeline: PipelineStore
+    ) -> dg.MaterializeResult:
+        store = pipeline.store
+        keys = context.partition_keys
+        scored = store.read_hours("scored_conversations", keys)
+        issues = categorize_issues(
+            scored, low_quality_below=config.pipeline_settings.low_quality_below
+        )
+        by_key = issues.partition_by("partition_key", as_dict=True, maintain_order=True)
+        for key in keys:
+            store.write_hour("conversation_issues", key, by_key.get((key,), issues.clear()))
+        metrics = partition_metrics(scored, issues, keys)
+        counts = issues.group_by("issue").len().sort("len", descending=True)
+        meta = standard(
+            issues,
+            CONVERSATION_ISSUES,
+            ["completion_id", "issue", "severity", "user_type", "category", "quality_score"],
+            keys,
+        )
+        flagged = issues["completion_id"].n_unique() if issues.height else 0
+        meta.update(
+            {
+                "conversations": scored.height,
+                "conversations_with_issues": flagged,
+                "quality_issue_rate": flagged / scored.height if scored.height else 0.0,
+                "issue_counts": dg.MetadataValue.md(md_table(counts.rename({"len": "count"}))),
+            }
+        )
+        return dg.MaterializeResult(
+            metadata=meta,
+            check_results=[
+                integrity.issues_reference_scored(ISSUES_KEY, issues, scored["completion_id"]),
+                *quality.evaluate(ISSUES_KEY, config, quality.ISSUE_METRICS, metrics, target=False),
+            ],
+        )
+
+    return [scored_conversations, conversation_issues]

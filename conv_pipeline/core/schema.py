@@ -1,0 +1,144 @@
+"""Column schemas of the warehouse tables (the public contract of DESIGN.md).
+
+Every Parquet file of a table is written with exactly this schema, so DuckDB views over the folder
+and downstream readers see stable types whatever the input looked like.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import polars as pl
+
+TS = pl.Datetime("us", "UTC")
+
+# Dagster's hourly partition key format.
+HOUR_KEY_FORMAT = "%Y-%m-%d-%H:%M"
+DAY_KEY_FORMAT = "%Y-%m-%d"
+
+RAW_COMPLETIONS: dict[str, pl.DataType] = {
+    "completion_id": pl.String(),
+    "created": pl.Int64(),
+    "created_at": TS,
+    "partition_key": pl.String(),
+    "model": pl.String(),
+    "metadata": pl.String(),  # JSON object as the service returned it ("{}" when absent)
+    "user_type": pl.String(),
+    "category": pl.String(),
+    "conversation_id": pl.String(),
+    "prompt_variant": pl.String(),
+    "pipeline_source": pl.String(),
+    "messages": pl.String(),  # JSON: the input messages (null when the export has none)
+    "n_messages": pl.Int32(),
+    "system_prompt": pl.String(),
+    "last_user_message": pl.String(),
+    "response": pl.String(),  # choices[0].message.content; null counts as ""
+    "response_is_null": pl.Boolean(),
+    "finish_reason": pl.String(),
+    "refusal": pl.String(),
+    "tool_calls": pl.String(),  # JSON array or null
+    "n_tool_calls": pl.Int32(),
+    "n_choices": pl.Int32(),
+    "prompt_tokens": pl.Int64(),
+    "completion_tokens": pl.Int64(),
+    "total_tokens": pl.Int64(),
+    "usage": pl.String(),  # JSON object or null
+    "ingest_note": pl.String(),  # what was repaired on the way in (e.g. lone surrogates)
+    "source_file": pl.String(),
+    "source_line": pl.Int64(),
+}
+
+SCORED_CONVERSATIONS: dict[str, pl.DataType] = {
+    "completion_id": pl.String(),
+    "created_at": TS,
+    "partition_key": pl.String(),
+    "model": pl.String(),
+    "user_type": pl.String(),
+    "category": pl.String(),
+    "conversation_id": pl.String(),
+    "prompt_variant": pl.String(),
+    "finish_reason": pl.String(),
+    "prompt_tokens": pl.Int64(),
+    "completion_tokens": pl.Int64(),
+    "total_tokens": pl.Int64(),
+    "n_tool_calls": pl.Int32(),
+    "quality_score": pl.Float64(),
+    "quality_band": pl.String(),
+    "response_length": pl.Int64(),
+    "response_words": pl.Int64(),
+    "has_helpful_indicator": pl.Boolean(),
+    "has_courtesy_indicator": pl.Boolean(),
+    "has_negative_indicator": pl.Boolean(),
+    "is_refusal": pl.Boolean(),
+    "is_error": pl.Boolean(),
+    "readability_flesch": pl.Float64(),
+}
+
+CONVERSATION_ISSUES: dict[str, pl.DataType] = {
+    "completion_id": pl.String(),
+    "issue": pl.String(),
+    "severity": pl.String(),
+    "detail": pl.String(),
+    "created_at": TS,
+    "partition_key": pl.String(),
+    "model": pl.String(),
+    "user_type": pl.String(),
+    "category": pl.String(),
+    "prompt_variant": pl.String(),
+    "quality_score": pl.Float64(),
+    "response_length": pl.Int64(),
+}
+
+INSIGHT_REPORTS: dict[str, pl.DataType] = {
+    "report_id": pl.String(),
+    "kind": pl.String(),  # hourly | daily
+    "partition_key": pl.String(),
+    "window_start": TS,
+    "window_end": TS,
+    "conversations": pl.Int64(),
+    "average_quality": pl.Float64(),
+    "quality_issue_rate": pl.Float64(),
+    "error_rate": pl.Float64(),
+    "report_json": pl.String(),
+    "report_markdown": pl.String(),
+}
+
+REJECTED_RECORDS: dict[str, pl.DataType] = {
+    "source": pl.String(),
+    "source_file": pl.String(),
+    "source_line": pl.Int64(),  # null when the whole file is concerned
+    "completion_id": pl.String(),
+    "partition_key": pl.String(),
+    "reason": pl.String(),
+    "raw_excerpt": pl.String(),
+}
+
+TABLES: dict[str, dict[str, pl.DataType]] = {
+    "raw_completions": RAW_COMPLETIONS,
+    "scored_conversations": SCORED_CONVERSATIONS,
+    "conversation_issues": CONVERSATION_ISSUES,
+    "insight_reports": INSIGHT_REPORTS,
+    "rejected_records": REJECTED_RECORDS,
+}
+
+
+def empty(schema: dict[str, pl.DataType]) -> pl.DataFrame:
+    return pl.DataFrame(schema=schema)
+
+
+def conform(df: pl.DataFrame, schema: dict[str, pl.DataType]) -> pl.DataFrame:
+    """Select and cast ``df`` to ``schema`` (missing columns become nulls)."""
+    return df.select(
+        [
+            (pl.col(name) if name in df.columns else pl.lit(None)).cast(dtype).alias(name)
+            for name, dtype in schema.items()
+        ]
+    )
+
+
+def hour_key(ts: datetime) -> str:
+    return ts.astimezone(UTC).strftime(HOUR_KEY_FORMAT)
+
+
+def parse_hour_key(key: str) -> datetime:
+    return datetime.strptime(key, HOUR_KEY_FORMAT).replace(tzinfo=UTC)

@@ -1,0 +1,175 @@
+"""The data folder: Parquet tables written one partition per file, atomically, and the DuckDB
+warehouse that exposes them.
+
+Layout under ``$CONV_PIPELINE_DATA_DIR``::
+
+    tables/<table>/<YYYY-MM-DD>/<HH>.parquet     hourly partitions (raw, scored, issues, reports)
+    tables/insight_reports/daily/<YYYY-MM-DD>.parquet
+    tables/rejected_records/<source>/<file>.parquet
+    reports/hourly/<YYYY-MM-DD>/<HH>.{md,json}   the insight reports themselves
+    reports/daily/<YYYY-MM-DD>.{md,json}
+    warehouse.duckdb                              views over tables/ (one per table)
+
+A partition file is written to a temporary name in its folder and renamed over the final name, so a
+reader sees the old file or the new one, never half of one, and a re-run replaces the partition.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import time
+import uuid
+from collections.abc import Iterable, Iterator
+from datetime import datetime
+from pathlib import Path
+
+import duckdb
+import polars as pl
+
+from conv_pipeline.core.schema import HOUR_KEY_FORMAT, TABLES, conform, empty
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+    try:
+        with open(tmp, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def atomic_write_parquet(path: Path, df: pl.DataFrame) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+    try:
+        df.write_parquet(tmp, compression="zstd", statistics=True)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+class DataStore:
+    """Reads and writes the tables of one data folder."""
+
+    def __init__(self, data_dir: str | Path):
+        self.root = Path(data_dir).resolve()
+
+    # ---- paths -----------------------------------------------------------------------------
+    @property
+    def tables_dir(self) -> Path:
+        return self.root / "tables"
+
+    @property
+    def reports_dir(self) -> Path:
+        return self.root / "reports"
+
+    @property
+    def staging_dir(self) -> Path:
+        return self.root / "staging"
+
+    @property
+    def warehouse_path(self) -> Path:
+        return self.root / "warehouse.duckdb"
+
+    def hour_path(self, table: str, partition_key: str) -> Path:
+        ts = datetime.strptime(partition_key, HOUR_KEY_FORMAT)
+        return self.tables_dir / table / ts.strftime("%Y-%m-%d") / f"{ts:%H}.parquet"
+
+    def daily_report_table_path(self, day: str) -> Path:
+        return self.tables_dir / "insight_reports" / "daily" / f"{day}.parquet"
+
+    def hourly_report_table_path(self, partition_key: str) -> Path:
+        ts = datetime.strptime(partition_key, HOUR_KEY_FORMAT)
+        return self.tables_dir / "insight_reports" / "hourly" / f"{ts:%Y-%m-%d}" / f"{ts:%H}.parquet"
+
+    def report_paths(self, kind: str, key: str) -> tuple[Path, Path]:
+        if kind == "hourly":
+            ts = datetime.strptime(key, HOUR_KEY_FORMAT)
+            base = self.reports_dir / "hourly" / f"{ts:%Y-%m-%d}" / f"{ts:%H}"
+        else:
+            base = self.reports_dir / "daily" / key
+        return base.with_suffix(".md"), base.with_suffix(".json")
+
+    def rejected_dir(self, source: str) -> Path:
+        return self.tables_dir / "rejected_records" / source
+
+    # ---- partitions ------------------------------------------------------------------------
+    def write_hour(self, table: str, partition_key: str, df: pl.DataFrame) -> Path:
+        path = self.hour_path(table, partition_key)
+        atomic_write_parquet(path, conform(df, TABLES[table]))
+        return path
+
+    def read_hours(self, table: str, partition_keys: Iterable[str]) -> pl.DataFrame:
+        """Concatenate the existing partitions of ``table`` (missing ones are skipped)."""
+        paths = [p for p in (self.hour_path(table, k) for k in partition_keys) if p.exists()]
+        if not paths:
+            return empty(TABLES[table])
+        return pl.read_parquet(paths)
+
+    def existing_hours(self, table: str, partition_keys: Iterable[str]) -> list[str]:
+        return [k for k in partition_keys if self.hour_path(table, k).exists()]
+
+    # ---- warehouse -------------------------------------------------------------------------
+    @contextlib.contextmanager
+    def _lock(self) -> Iterator[None]:
+        self.root.mkdir(parents=True, exist_ok=True)
+        with open(self.root / ".warehouse.lock", "w") as fh:
+            fcntl.flock(fh, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(fh, fcntl.LOCK_UN)
+
+    def refresh_warehouse(self, *, attempts: int = 20) -> bool:
+        """Create (or re-create) one view per table in ``warehouse.duckdb``.
+
+        Views glob the table folders, so they see new partitions without being refreshed; this only
+        needs to run when a table appears. Each table folder holds an empty ``_schema.parquet`` so a
+        view exists, with the right columns, before any partition does. Returns False when another
+        process keeps the database locked (for example a notebook holding it open for writing).
+        """
+        for table, schema in TABLES.items():
+            folder = self.tables_dir / table
+            marker = folder / "_schema.parquet"
+            if not marker.exists():
+                atomic_write_parquet(marker, empty(schema))
+        statements = []
+        for table in TABLES:
+            glob = (self.tables_dir / table / "**" / "*.parquet").as_posix()
+            statements.append(
+                f"CREATE OR REPLACE VIEW {table} AS SELECT * FROM read_parquet("
+                f"'{_sql_str(glob)}', union_by_name = true, hive_partitioning = false)"
+            )
+        with self._lock():
+            for attempt in range(attempts):
+                try:
+                    con = duckdb.connect(str(self.warehouse_path))
+                except duckdb.IOException:
+                    time.sleep(min(0.05 * 2**attempt, 1.0))
+                    continue
+                try:
+                    for stmt in statements:
+                        con.execute(stmt)
+                finally:
+                    con.close()
+                return True
+        return False
+
+    def query(self, sql: str, params: list | None = None) -> pl.DataFrame:
+        """Run a read-only query against the warehouse (used by the CLI and tests)."""
+        con = duckdb.connect(str(self.warehouse_path), read_only=True)
+        try:
+            return pl.from_arrow(con.execute(sql, params or []).to_arrow_table())
+        finally:
+            con.close()
+
+
+def _sql_str(value: str) -> str:
+    """Escape a path for a SQL string literal (paths are ours, never user data)."""
+    return value.replace("'", "''")

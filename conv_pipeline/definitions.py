@@ -1,0 +1,55 @@
+"""The Dagster definitions: everything is gathered here, once.
+
+``build_definitions`` takes resolved settings so tests can build the same graph over temporary
+folders; ``defs`` is what ``dagster dev -w workspace.yaml`` loads.
+"""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from conv_pipeline.assets.raw import build_raw_completions
+from conv_pipeline.assets.reports import build_report_assets
+from conv_pipeline.assets.scoring import build_scoring_assets
+from conv_pipeline.core.config import load_config
+from conv_pipeline.jobs import build_jobs
+from conv_pipeline.partitions import build_partitions
+from conv_pipeline.resources import CompletionSource, LocalExportSource, PipelineStore
+from conv_pipeline.schedules import build_schedules
+from conv_pipeline.sensors import build_sensors
+from conv_pipeline.settings import Settings
+
+
+def build_source(settings: Settings) -> CompletionSource:
+    if settings.source == "local":
+        return LocalExportSource(export_dir=str(settings.local_dir))
+    raise ValueError(
+        f"CONV_PIPELINE_SOURCE={settings.source!r} is not supported by this build; use 'local'"
+    )
+
+
+def build_definitions(settings: Settings) -> dg.Definitions:
+    config = load_config(settings.monitoring_config or None)
+    parts = build_partitions(config.partition_start)
+    assets = [
+        build_raw_completions(parts),
+        *build_scoring_assets(parts, config),
+        *build_report_assets(parts, config),
+    ]
+    hourly_job, daily_job = build_jobs(parts)
+    return dg.Definitions(
+        assets=assets,
+        jobs=[hourly_job, daily_job],
+        schedules=build_schedules(hourly_job, daily_job),
+        sensors=build_sensors(parts, hourly_job, daily_job),
+        resources={
+            "source": build_source(settings),
+            "pipeline": PipelineStore(
+                data_dir=str(settings.data_dir),
+                monitoring_config_path=settings.monitoring_config,
+            ),
+        },
+    )
+
+
+defs = build_definitions(Settings.from_env())

@@ -1,0 +1,28 @@
+"""Jobs: the hourly pipeline (raw → scored → issues → report) and the daily summary."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from conv_pipeline.partitions import Partitions
+
+HOURLY_JOB = "hourly_pipeline"
+DAILY_JOB = "daily_summary"
+
+
+def build_jobs(parts: Partitions) -> tuple[dg.UnresolvedAssetJobDefinition, dg.UnresolvedAssetJobDefinition]:
+    hourly = dg.define_asset_job(
+        HOURLY_JOB,
+        selection=dg.AssetSelection.assets(
+            "raw_completions", "scored_conversations", "conversation_issues", "insight_report"
+        ),
+        partitions_def=parts.hourly,
+        description="Ingest, score, categorize and report the selected hours (checks included).",
+    )
+    daily = dg.define_asset_job(
+        DAILY_JOB,
+        selection=dg.AssetSelection.assets("daily_insight_report"),
+        partitions_def=parts.daily,
+        description="Summarize a day over its hourly reports.",
+    )
+    return hourly, daily

@@ -1,0 +1,117 @@
+"""Sensors.
+
+``new_completions_sensor`` syncs the source and asks for the hourly partitions whose data changed
+since its cursor: contiguous hours become one run over the range (single-run backfill policy),
+and each run has a ``run_key`` derived from the data it covers, so a repeated tick requests
+nothing twice. Hours that are not complete yet wait for a later tick.
+
+``daily_summary_after_hourly`` refreshes the daily summary of the days an hourly run touched once
+that run succeeds.
+"""
+
+
+import hashlib
+import json
+from datetime import timedelta
+
+import dagster as dg
+
+from conv_pipeline.core.schema import parse_hour_key
+from conv_pipeline.partitions import Partitions
+from conv_pipeline.resources import CompletionSource, PipelineStore
+
+RANGE_START = "dagster/asset_partition_range_start"
+RANGE_END = "dagster/asset_partition_range_end"
+
+
+def contiguous_ranges(keys: list[str]) -> list[tuple[str, str]]:
+    """Group sorted hourly keys into runs of consecutive hours."""
+    out: list[tuple[str, str]] = []
+    for key in sorted(keys):
+        if out and parse_hour_key(key) - parse_hour_key(out[-1][1]) == timedelta(hours=1):
+            out[-1] = (out[-1][0], key)
+        else:
+            out.append((key, key))
+    return out
+
+
+def changed_hours(cursor: dict[str, str], digests: dict[str, str]) -> list[str]:
+    return sorted(
+        {k for k, d in digests.items() if cursor.get(k) != d} | (set(cursor) - set(digests))
+    )
+
+
+def build_sensors(parts: Partitions, hourly_job, daily_job) -> list[dg.SensorDefinition]:
+    @dg.sensor(
+        name="new_completions_sensor",
+        job=hourly_job,
+        minimum_interval_seconds=60,
+        default_status=dg.DefaultSensorStatus.STOPPED,
+        description="Requests the hourly partitions whose stored completions changed.",
+    )
+    def new_completions_sensor(
+        context: dg.SensorEvaluationContext, source: CompletionSource, pipeline: PipelineStore
+    ) -> dg.SensorResult:
+        sync = source.sync(pipeline.store, pipeline.config.partition_start)
+        cursor = json.loads(context.cursor) if context.cursor else {}
+        seen: dict[str, str] = cursor.get("hours", {})
+        last = parts.hourly.get_last_partition_key()
+        ready = [k for k in changed_hours(seen, sync.hour_digests) if last and k <= last]
+        requests = []
+        for start, end in contiguous_ranges(ready):
+            window = [k for k in ready if start <= k <= end]
+            digest = hashlib.sha1(
+                json.dumps([(k, sync.hour_digests.get(k, "gone")) for k in window]).encode()
+            ).hexdigest()[:12]
+            requests.append(
+                dg.RunRequest(
+                    run_key=f"{start}..{end}@{digest}",
+                    tags={RANGE_START: start, RANGE_END: end},
+                )
+            )
+        for k in ready:
+            if k in sync.hour_digests:
+                seen[k] = sync.hour_digests[k]
+            else:
+                seen.pop(k, None)
+        if not requests:
+            return dg.SensorResult(
+                skip_reason=f"no new completions ({sync.records} staged in {len(sync.hours)} hours)",
+                cursor=json.dumps({"hours": seen}),
+            )
+        context.log.info(f"requesting {len(requests)} run(s) for {len(ready)} changed hour(s)")
+        return dg.SensorResult(run_requests=requests, cursor=json.dumps({"hours": seen}))
+
+    @dg.run_status_sensor(
+        name="daily_summary_after_hourly",
+        run_status=dg.DagsterRunStatus.SUCCESS,
+        monitored_jobs=[hourly_job],
+        request_job=daily_job,
+        default_status=dg.DefaultSensorStatus.STOPPED,
+        description="Refreshes the daily summaries of the days a successful hourly run touched.",
+    )
+    def daily_summary_after_hourly(context: dg.RunStatusSensorContext):
+        tags = context.dagster_run.tags
+        start = tags.get(RANGE_START) or tags.get("dagster/partition")
+        end = tags.get(RANGE_END) or start
+        if not start:
+            return dg.SkipReason("the run had no partition")
+        last_day = parts.daily.get_last_partition_key()
+        first = parse_hour_key(start).date()
+        final = parse_hour_key(end).date()
+        days = []
+        d = first
+        while d <= final:
+            key = d.strftime("%Y-%m-%d")
+            if last_day and key <= last_day:
+                days.append(key)
+            d += timedelta(days=1)
+        if not days:
+            return dg.SkipReason("the run's days are not complete yet")
+        return dg.RunRequest(
+            run_key=f"daily:{days[0]}..{days[-1]}:{context.dagster_run.run_id}",
+            tags={RANGE_START: days[0], RANGE_END: days[-1]},
+        )
+
+    return [new_completions_sensor, daily_summary_after_hourly]
+
