@@ -19,6 +19,8 @@ from conv_pipeline.partitions import Partitions
 from conv_pipeline.resources import PipelineStore
 
 REPORT_KEY = dg.AssetKey("insight_report")
+# What a report needs from raw_completions: the texts of its worst examples.
+TEXT_COLUMNS = ["completion_id", "partition_key", "response", "last_user_message"]
 DAILY_KEY = dg.AssetKey("daily_insight_report")
 
 
@@ -114,11 +116,11 @@ def build_report_assets(parts: Partitions, config: MonitoringConfig) -> list[dg.
     ) -> dg.MaterializeResult:
         store = pipeline.store
         keys = context.partition_keys
-        raw = _split(store.read_hours("raw_completions", keys), "partition_key")
+        raw = _split(store.read_hours("raw_completions", keys, columns=TEXT_COLUMNS), "partition_key")
         scored = _split(store.read_hours("scored_conversations", keys), "partition_key")
         issues = _split(store.read_hours("conversation_issues", keys), "partition_key")
         rejected = _rejected_by_key(store)
-        empty_raw = store.read_hours("raw_completions", []).clear()
+        empty_raw = store.read_hours("raw_completions", [], columns=TEXT_COLUMNS)
         empty_scored = store.read_hours("scored_conversations", []).clear()
         empty_issues = store.read_hours("conversation_issues", []).clear()
         computed: dict[str, dict] = {}
@@ -197,7 +199,7 @@ def build_report_assets(parts: Partitions, config: MonitoringConfig) -> list[dg.
         for day in context.partition_keys:
             start = datetime.strptime(day, "%Y-%m-%d").replace(tzinfo=UTC)
             hours = [(start + timedelta(hours=h)).strftime(HOUR_KEY_FORMAT) for h in range(24)]
-            raw = store.read_hours("raw_completions", hours)
+            raw = store.read_hours("raw_completions", hours, columns=TEXT_COLUMNS)
             scored = store.read_hours("scored_conversations", hours)
             issues = store.read_hours("conversation_issues", hours)
             prev_day = (start - timedelta(days=1)).strftime("%Y-%m-%d")

@@ -11,7 +11,7 @@ from conv_pipeline.core.config import MonitoringConfig
 from conv_pipeline.core.issues import categorize_issues
 from conv_pipeline.core.report import partition_metrics, quality_distribution
 from conv_pipeline.core.schema import CONVERSATION_ISSUES, SCORED_CONVERSATIONS, conform
-from conv_pipeline.core.scoring import score_frame
+from conv_pipeline.core.scoring import INPUT_COLUMNS, score_frame
 from conv_pipeline.partitions import Partitions
 from conv_pipeline.resources import PipelineStore
 
@@ -45,7 +45,7 @@ def build_scoring_assets(parts: Partitions, config: MonitoringConfig) -> list[dg
     ) -> dg.MaterializeResult:
         store = pipeline.store
         keys = context.partition_keys
-        raw = store.read_hours("raw_completions", keys)
+        raw = store.read_hours("raw_completions", keys, columns=INPUT_COLUMNS)
         scored = conform(score_frame(raw).collect(), SCORED_CONVERSATIONS)
         by_key = scored.partition_by("partition_key", as_dict=True, maintain_order=True)
         for key in keys:

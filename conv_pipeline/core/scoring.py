@@ -85,6 +85,26 @@ def quality_band_expr(score: pl.Expr) -> pl.Expr:
     )
 
 
+# The raw_completions columns scoring reads.
+INPUT_COLUMNS = [
+    "completion_id",
+    "created_at",
+    "partition_key",
+    "model",
+    "user_type",
+    "category",
+    "conversation_id",
+    "prompt_variant",
+    "finish_reason",
+    "prompt_tokens",
+    "completion_tokens",
+    "total_tokens",
+    "n_tool_calls",
+    "response",
+    "refusal",
+]
+
+
 def score_frame(raw: pl.LazyFrame | pl.DataFrame) -> pl.LazyFrame:
     """Score raw completions: one output row per input row, keyed by ``completion_id``.
 

@@ -105,12 +105,15 @@ class DataStore:
         atomic_write_parquet(path, conform(df, TABLES[table]))
         return path
 
-    def read_hours(self, table: str, partition_keys: Iterable[str]) -> pl.DataFrame:
+    def read_hours(
+        self, table: str, partition_keys: Iterable[str], columns: list[str] | None = None
+    ) -> pl.DataFrame:
         """Concatenate the existing partitions of ``table`` (missing ones are skipped)."""
         paths = [p for p in (self.hour_path(table, k) for k in partition_keys) if p.exists()]
         if not paths:
-            return empty(TABLES[table])
-        return pl.read_parquet(paths)
+            frame = empty(TABLES[table])
+            return frame.select(columns) if columns else frame
+        return pl.read_parquet(paths, columns=columns)
 
     def existing_hours(self, table: str, partition_keys: Iterable[str]) -> list[str]:
         return [k for k in partition_keys if self.hour_path(table, k).exists()]
@@ -165,7 +168,7 @@ class DataStore:
         """Run a read-only query against the warehouse (used by the CLI and tests)."""
         con = duckdb.connect(str(self.warehouse_path), read_only=True)
         try:
-            return pl.from_arrow(con.execute(sql, params or []).to_arrow_table())
+            return con.sql(sql, params=params or None).pl()
         finally:
             con.close()
 

@@ -1,0 +1,1179 @@
+"""The bundled sample: a deterministic, realistic export of Azure OpenAI *stored completions*.
+
+``conv-pipeline sample`` (and ``make demo``) write it so the pipeline has something real-looking to
+chew on without credentials or network. Every line of a file is one stored completion exactly as
+``GET /openai/v1/chat/completions/{id}`` returns it, plus ``"messages"``: the input messages as
+``GET /chat/completions/{id}/messages`` returns them (its ``data`` list). See docs/DATA.md and the
+"Local export format" section of the design.
+
+What the sample contains (defaults: 3,000 completions over 72 hours from 2025-03-03 00:00 UTC):
+
+* The recipe's four scenarios with their system prompts — ``customer_support``/``technical_issue``,
+  ``sales_inquiry``/``product_info``, ``onboarding``/``getting_started`` and
+  ``billing_support``/``account_management`` — each with a varied pool of user prompts and of
+  assistant answers of different quality: good answers (50–500 characters, helpful and courteous),
+  long step-by-step answers (500–1000), rambling ones (> 1000), curt ones (< 50), answers that
+  say "I don't know" / "Sorry, I cannot", and plain answers without any of the recipe's indicator
+  words. A few prompts and answers are in other languages or carry emoji.
+* A day/night traffic pattern (UTC, quieter at the weekend), lines sorted by ``created``.
+* Metadata on every record, strings only: ``user_type``, ``category``, ``conversation_id``,
+  ``pipeline_source`` (``"sample"``), ``prompt_variant`` (``v1``/``v2``), ``timestamp`` (ISO time
+  of ``created``, as the recipe's generator sets it), ``channel``, ``region`` and ``turn``.
+* Multi-turn conversations (2–4 completions sharing a ``conversation_id``; each later input holds
+  the earlier turns), tool calls (``content: null``, ``tool_calls``, ``finish_reason
+  "tool_calls"``, then a follow-up whose input has the assistant's call and the ``tool`` result),
+  answers cut by ``max_tokens`` (``finish_reason "length"``), ``content_filter`` stops and model
+  refusals (``message.refusal`` set, ``content`` null) — each a percent or two of the traffic.
+* Realistic ``usage`` (about four characters per token) and two models (``gpt-4o`` and
+  ``gpt-4o-mini``).
+* One planted incident, so the reports and alerts have something to find: between hour 30 and hour
+  42 of the sample (:data:`DEGRADED_WINDOW`) a bad ``v2`` billing prompt goes out together with an
+  invoice-day surge of billing traffic, and ``user_type=billing_support, prompt_variant=v2``
+  (:data:`DEGRADED_SEGMENT`) answers turn curt, unhelpful or refusing. That segment's average
+  recipe score inside the window is far below 6.0 and most of its answers are under 50 characters;
+  everywhere else every hour averages above 6.0.
+
+Everything is derived from ``random.Random(seed)`` — never the wall clock — so the same arguments
+give byte-identical files. :func:`write_bulk` writes large volumes for benchmarks.
+"""
+
+from __future__ import annotations
+
+import gzip
+import heapq
+import itertools
+import json
+import random
+import string
+from bisect import bisect_right
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from functools import cache
+from pathlib import Path
+
+SAMPLE_START = datetime(2025, 3, 3, tzinfo=UTC)
+DEFAULT_N = 3000
+DEFAULT_HOURS = 72
+DEFAULT_SEED = 7
+
+#: The segment that degrades on purpose (metadata key -> value).
+DEGRADED_SEGMENT: dict[str, str] = {"user_type": "billing_support", "prompt_variant": "v2"}
+#: Hours (from the start of the sample) during which the segment degrades: [30 h, 42 h).
+DEGRADED_HOURS = (30, 42)
+#: The degraded window of the default sample, as UTC datetimes [start, end).
+DEGRADED_WINDOW: tuple[datetime, datetime] = (
+    SAMPLE_START + timedelta(hours=DEGRADED_HOURS[0]),
+    SAMPLE_START + timedelta(hours=DEGRADED_HOURS[1]),
+)
+
+MODELS = ("gpt-4o-2024-08-06", "gpt-4o-mini-2024-07-18")
+MAX_TOKENS = 256  # the max_tokens of the app; answers cut there end with finish_reason "length"
+
+
+@dataclass(frozen=True)
+class SampleSummary:
+    """What :func:`write_sample` wrote.
+
+    ``counts`` tallies the special shapes: ``tool_calls`` (completions that call a tool),
+    ``tool_results`` (follow-ups answering with a tool result in the input), ``length``,
+    ``content_filter``, ``refusal``, ``too_short`` (non-empty answers under 50 characters),
+    ``empty_response`` (null or empty content), ``too_long`` (over 1000 characters),
+    ``multi_turn`` (completions whose input holds earlier turns), ``conversations``, ``unicode``
+    (answers with non-ASCII text) and ``degraded`` (segment completions inside the window).
+    """
+
+    files: list[Path]
+    records: int
+    first_created: datetime
+    last_created: datetime
+    degraded_segment: dict[str, str]
+    degraded_window: tuple[datetime, datetime]
+    counts: dict[str, int]
+
+
+def degraded_window(start: datetime = SAMPLE_START, hours: int = DEFAULT_HOURS):
+    """The degraded window of a sample starting at ``start`` and spanning ``hours``.
+
+    Hours 30–42 when the sample spans at least 48 hours; for shorter samples the same fraction of
+    the span (30/72 to 42/72), at least one hour long.
+    """
+    if hours >= 48:
+        lo, hi = DEGRADED_HOURS
+    else:
+        lo = hours * DEGRADED_HOURS[0] // 72
+        hi = max(lo + 1, hours * DEGRADED_HOURS[1] // 72)
+    return start + timedelta(hours=lo), start + timedelta(hours=hi)
+
+
+def _check_args(n: int, start: datetime, hours: int) -> None:
+    if n < 0:
+        raise ValueError(f"n must be >= 0, got {n}")
+    if hours < 1:
+        raise ValueError(f"hours must be >= 1, got {hours}")
+    if start.tzinfo is None:
+        raise ValueError("start must be timezone-aware (UTC), e.g. datetime(2025, 3, 3, tzinfo=UTC)")
+
+
+def iter_sample_records(
+    *,
+    n: int = DEFAULT_N,
+    start: datetime = SAMPLE_START,
+    hours: int = DEFAULT_HOURS,
+    seed: int = DEFAULT_SEED,
+) -> Iterator[dict]:
+    """Yield ``n`` stored completions (export-format dicts) in ``created`` order.
+
+    The records span ``hours`` hours from ``start`` with a day/night traffic pattern; the content is
+    described in the module docstring. Streaming: memory stays flat whatever ``n`` is (only open
+    multi-turn conversations are kept). Deterministic for the same arguments.
+    """
+    _check_args(n, start, hours)
+    return _Generator(start=start, hours=hours, seed=seed).records(n)
+
+
+def _dumps(record: dict) -> str:
+    return json.dumps(record, ensure_ascii=False)
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_bytes(data)
+    tmp.replace(path)
+
+
+def _write_day(out_dir: Path, day: str, lines: list[str], *, gz: bool) -> Path:
+    base = f"completions-{day}.jsonl"
+    path = out_dir / (base + ".gz" if gz else base)
+    data = "".join(lines).encode("utf-8")
+    if gz:
+        data = gzip.compress(data, compresslevel=6, mtime=0)
+    _write_atomic(path, data)
+    # The same day written by an earlier run with the other extension would duplicate records.
+    twin = out_dir / (base if gz else base + ".gz")
+    if twin.is_file():
+        twin.unlink()
+    return path
+
+
+def write_sample(
+    out_dir: Path,
+    *,
+    n: int = DEFAULT_N,
+    start: datetime = SAMPLE_START,
+    hours: int = DEFAULT_HOURS,
+    seed: int = DEFAULT_SEED,
+) -> SampleSummary:
+    """Write the sample export to ``out_dir`` and summarize it.
+
+    One file per UTC day, ``completions-YYYY-MM-DD.jsonl``, lines sorted by ``created``; the last
+    day is gzipped (``.jsonl.gz``, deterministic bytes) so the compressed path is exercised too.
+    ``out_dir`` is created if needed. Only the sample's own files are (over)written; anything else
+    in the folder is left alone, except that a day's file with the other extension (left by an
+    earlier run over a different span) is replaced so no record appears twice.
+    """
+    _check_args(n, start, hours)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    counts = dict.fromkeys(_COUNT_KEYS, 0)
+    conversations: set[str] = set()
+    lo, hi = degraded_window(start, hours)
+    window_s = (int(lo.timestamp()), int(hi.timestamp()))
+    files: list[Path] = []
+    day: str | None = None
+    lines: list[str] = []
+    first = last = None
+    records = 0
+    for rec in iter_sample_records(n=n, start=start, hours=hours, seed=seed):
+        created = rec["created"]
+        rec_day = datetime.fromtimestamp(created, UTC).strftime("%Y-%m-%d")
+        if rec_day != day:
+            if lines:
+                files.append(_write_day(out_dir, day, lines, gz=False))
+            day, lines = rec_day, []
+        lines.append(_dumps(rec) + "\n")
+        first = created if first is None else first
+        last = created
+        records += 1
+        conversations.add(rec["metadata"]["conversation_id"])
+        _tally(counts, rec, window_s)
+    if lines:
+        files.append(_write_day(out_dir, day, lines, gz=True))
+    counts["conversations"] = len(conversations)
+    return SampleSummary(
+        files=files,
+        records=records,
+        first_created=datetime.fromtimestamp(first, UTC) if first is not None else start,
+        last_created=datetime.fromtimestamp(last, UTC) if last is not None else start,
+        degraded_segment=dict(DEGRADED_SEGMENT),
+        degraded_window=(lo, hi),
+        counts=counts,
+    )
+
+
+def write_bulk(
+    out_dir: Path,
+    n: int,
+    *,
+    files: int = 8,
+    seed: int = 11,
+    start: datetime = SAMPLE_START,
+    hours: int = 720,
+) -> list[Path]:
+    """Write ``n`` sample records split over ``files`` plain ``bulk-NNNNN.jsonl`` files (benchmarks).
+
+    The same generator as the sample (by default 30 days of traffic), streamed: records go to disk
+    in chunks and are never all held in memory. File ``i`` holds the ``i``-th consecutive slice of
+    the time-ordered stream, so each file is sorted by ``created``.
+    """
+    _check_args(n, start, hours)
+    if files < 1:
+        raise ValueError(f"files must be >= 1, got {files}")
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    bounds = [n * i // files for i in range(files + 1)]
+    stream = iter_sample_records(n=n, start=start, hours=hours, seed=seed)
+    paths: list[Path] = []
+    for i in range(files):
+        path = out_dir / f"bulk-{i:05d}.jsonl"
+        tmp = path.with_name(f".{path.name}.tmp")
+        with tmp.open("w", encoding="utf-8", newline="\n") as fh:
+            remaining = bounds[i + 1] - bounds[i]
+            while remaining:
+                chunk = min(remaining, 5000)
+                fh.write("".join(_dumps(r) + "\n" for r in itertools.islice(stream, chunk)))
+                remaining -= chunk
+        tmp.replace(path)
+        paths.append(path)
+    return paths
+
+
+_COUNT_KEYS = (
+    "tool_calls",
+    "tool_results",
+    "length",
+    "content_filter",
+    "refusal",
+    "too_short",
+    "empty_response",
+    "too_long",
+    "multi_turn",
+    "conversations",
+    "unicode",
+    "degraded",
+)
+
+
+def _tally(counts: dict[str, int], rec: dict, window_s: tuple[int, int]) -> None:
+    choice = rec["choices"][0]
+    finish = choice["finish_reason"]
+    text = choice["message"]["content"] or ""
+    if finish == "tool_calls":
+        counts["tool_calls"] += 1
+    elif finish in ("length", "content_filter"):
+        counts[finish] += 1
+    if choice["message"]["refusal"]:
+        counts["refusal"] += 1
+    size = len(text)
+    if size == 0:
+        counts["empty_response"] += 1
+    elif size < 50:
+        counts["too_short"] += 1
+    elif size > 1000:
+        counts["too_long"] += 1
+    if not text.isascii():
+        counts["unicode"] += 1
+    roles = [m["role"] for m in rec["messages"]]
+    if "tool" in roles:
+        counts["tool_results"] += 1
+    if roles.count("user") > 1 or "assistant" in roles:
+        counts["multi_turn"] += 1
+    md = rec["metadata"]
+    if window_s[0] <= rec["created"] < window_s[1] and all(
+        md.get(k) == v for k, v in DEGRADED_SEGMENT.items()
+    ):
+        counts["degraded"] += 1
+
+
+# ---- the generator -----------------------------------------------------------------------------
+
+# Relative traffic by UTC hour of day (quiet at night, busy in the European/US afternoon).
+_HOUR_WEIGHTS = (
+    0.45, 0.40, 0.35, 0.32, 0.30, 0.32, 0.40, 0.55, 0.70, 0.85, 0.95, 1.00,
+    0.98, 1.00, 1.00, 1.00, 0.98, 0.95, 0.90, 0.85, 0.75, 0.65, 0.58, 0.50,
+)  # fmt: skip
+_WEEKEND_FACTOR = 0.65
+_WINDOW_TRAFFIC = 1.25  # invoice day: extra billing traffic during the degraded window
+
+_SCENARIO_ORDER = ("customer_support", "sales_inquiry", "onboarding", "billing_support")
+_SCENARIO_CUM = tuple(itertools.accumulate((0.32, 0.20, 0.20, 0.28)))
+_SCENARIO_CUM_WINDOW = tuple(itertools.accumulate((0.20, 0.13, 0.12, 0.55)))
+_V2_SHARE, _V2_SHARE_WINDOW = 0.5, 0.85  # billing's v2 rollout is pushed to most users in the window
+
+_TURNS = (1, 2, 3, 4)
+_TURNS_CUM = tuple(itertools.accumulate((0.80, 0.11, 0.06, 0.03)))
+
+# What a healthy completion turns out to be (probabilities add up to 1).
+_KINDS = (
+    "good", "detailed", "too_long", "short", "unsure", "plain",
+    "unicode", "tool_call", "length", "content_filter", "refusal",
+)  # fmt: skip
+_KINDS_CUM = tuple(
+    itertools.accumulate(
+        (0.655, 0.08, 0.025, 0.03, 0.025, 0.04, 0.03, 0.06, 0.02, 0.015, 0.02)
+    )
+)
+# What the degraded segment answers inside the window.
+_DEG_KINDS = ("curt", "refusal", "evasive", "good")
+_DEG_KINDS_CUM = tuple(itertools.accumulate((0.64, 0.12, 0.14, 0.10)))
+
+_FINGERPRINTS = {MODELS[0]: ("fp_ded0d14823", "fp_b705f0c291"), MODELS[1]: ("fp_06737a9306", "fp_b8bc95a0ac")}
+_CHANNELS = ("web", "web", "web", "mobile", "mobile", "api")
+_REGIONS = ("eastus", "eastus", "eastus2", "westeurope", "westeurope", "swedencentral", "japaneast")
+
+
+def _pick(rng: random.Random, cum: tuple[float, ...]) -> int:
+    return min(bisect_right(cum, rng.random() * cum[-1]), len(cum) - 1)
+
+
+class _Conv:
+    """An open conversation: the messages so far (without the system prompt) and what comes next."""
+
+    __slots__ = (
+        "cid", "pools", "variant", "model", "channel", "region", "history", "turn",
+        "turns_left", "due", "tool_answer", "last_kind", "prev_prompt_tokens",
+    )  # fmt: skip
+
+    def __init__(self, cid, pools, variant, model, channel, region, turns):
+        self.cid = cid
+        self.pools = pools
+        self.variant = variant
+        self.model = model
+        self.channel = channel
+        self.region = region
+        self.history: list[dict] = []
+        self.turn = 0
+        self.turns_left = turns
+        self.due = 0
+        self.tool_answer: str | None = None  # set while a tool result awaits its answer
+        self.last_kind = ""
+        self.prev_prompt_tokens = 0
+
+
+def _msg_tokens(m: dict) -> int:
+    tokens = 4 + len(m["content"] or "") // 4
+    for call in m.get("tool_calls") or ():
+        tokens += 8 + len(call["function"]["arguments"]) // 4
+    return tokens
+
+
+class _Generator:
+    def __init__(self, *, start: datetime, hours: int, seed: int) -> None:
+        self.rng = random.Random(seed)
+        self.start_s = int(start.timestamp())
+        self.hours = hours
+        lo, hi = degraded_window(start, hours)
+        self.lo, self.hi = int(lo.timestamp()), int(hi.timestamp())
+        pools = _pools()
+        self.pools = tuple(pools[name] for name in _SCENARIO_ORDER)
+
+    def _slots(self, n: int) -> Iterator[int]:
+        """``n`` creation times (unix seconds) in order, following the traffic pattern."""
+        rng = self.rng
+        weights = []
+        for h in range(self.hours):
+            t0 = self.start_s + h * 3600
+            when = datetime.fromtimestamp(t0, UTC)
+            w = _HOUR_WEIGHTS[when.hour] * rng.uniform(0.9, 1.1)
+            if when.weekday() >= 5:
+                w *= _WEEKEND_FACTOR
+            if self.lo <= t0 < self.hi:
+                w *= _WINDOW_TRAFFIC
+            weights.append(w)
+        total = sum(weights)
+        done = 0
+        acc = 0.0
+        for h, w in enumerate(weights):
+            acc += w
+            upto = n if h == self.hours - 1 else min(n, round(n * acc / total))
+            t0 = self.start_s + h * 3600
+            for s in sorted(rng.randrange(3600) for _ in range(upto - done)):
+                yield t0 + s
+            done = upto
+
+    def records(self, n: int) -> Iterator[dict]:
+        heap: list[tuple[int, int, _Conv]] = []
+        seq = itertools.count()
+        for t in self._slots(n):
+            if heap and heap[0][0] <= t:
+                conv = heapq.heappop(heap)[2]
+            else:
+                conv = self._new_conversation(t)
+            record = self._completion(conv, t)
+            if conv.turns_left > 0:
+                heapq.heappush(heap, (conv.due, next(seq), conv))
+            yield record
+
+    def _new_conversation(self, t: int) -> _Conv:
+        rng = self.rng
+        in_window = self.lo <= t < self.hi
+        pools = self.pools[_pick(rng, _SCENARIO_CUM_WINDOW if in_window else _SCENARIO_CUM)]
+        share = _V2_SHARE_WINDOW if in_window and pools.user_type == "billing_support" else _V2_SHARE
+        return _Conv(
+            cid=f"conv_{rng.getrandbits(48):012x}",
+            pools=pools,
+            variant="v2" if rng.random() < share else "v1",
+            model=MODELS[0] if rng.random() < 0.65 else MODELS[1],
+            channel=rng.choice(_CHANNELS),
+            region=rng.choice(_REGIONS),
+            turns=_TURNS[_pick(rng, _TURNS_CUM)],
+        )
+
+    def _completion(self, conv: _Conv, t: int) -> dict:
+        rng = self.rng
+        pools = conv.pools
+        degraded = (
+            self.lo <= t < self.hi
+            and pools.user_type == DEGRADED_SEGMENT["user_type"]
+            and conv.variant == DEGRADED_SEGMENT["prompt_variant"]
+        )
+        conv.turn += 1
+        content: str | None = None
+        refusal: str | None = None
+        tool_calls: list[dict] | None = None
+        result = ""
+        finish = "stop"
+        user: str | None = None
+        completion_tokens = 0
+
+        if conv.tool_answer is not None:
+            kind = "tool_answer"
+            content = conv.tool_answer
+        else:
+            kind = _KINDS[_pick(rng, _KINDS_CUM)]
+            if kind == "tool_call" and (not pools.flows or conv.turn > 1):
+                kind = "good"
+            if kind == "refusal":
+                user = rng.choice(pools.refusal_prompts)
+            elif kind == "content_filter":
+                user = rng.choice(pools.filtered_prompts)
+            elif kind == "unicode" and conv.turn == 1 and rng.random() < 0.6:
+                user, content = rng.choice(pools.unicode_pairs)
+            elif conv.turn == 1:
+                user = rng.choice(pools.prompts)
+            elif conv.last_kind == "length":
+                user = rng.choice(_CONTINUE_PROMPTS)
+            else:
+                user = rng.choice(pools.followups)
+        if degraded:
+            kind = _DEG_KINDS[_pick(rng, _DEG_KINDS_CUM)]
+            content = None
+
+        if content is not None:
+            pass
+        elif kind in ("good", "detailed", "too_long", "short", "unsure", "plain", "unicode"):
+            content = rng.choice(getattr(pools, kind))
+        elif kind == "curt":
+            content = rng.choice(_DEGRADED_CURT)
+        elif kind == "evasive":
+            content = rng.choice(_DEGRADED_EVASIVE)
+        elif kind == "length":
+            content = rng.choice(pools.cut)
+            finish = "length"
+            completion_tokens = MAX_TOKENS
+        elif kind == "content_filter":
+            content = None if rng.random() < 0.8 else ""
+            finish = "content_filter"
+            completion_tokens = rng.randint(3, 60)
+        elif kind == "refusal":
+            refusal = rng.choice(_REFUSALS)
+            completion_tokens = len(refusal) // 4 + 1
+        elif kind == "tool_call":
+            tool_calls, result, conv.tool_answer = self._tool_call(pools)
+            finish = "tool_calls"
+            completion_tokens = 12 + len(tool_calls[0]["function"]["arguments"]) // 4
+
+        # The input: system prompt (as the app sends it now), earlier turns, the new user message.
+        system = pools.system[conv.variant]
+        if degraded:
+            system = _DEGRADED_SYSTEM
+        inputs = [{"role": "system", "content": system}, *conv.history]
+        if user is not None:
+            inputs.append({"role": "user", "content": user})
+        cid = f"chatcmpl-{rng.getrandbits(116):029x}"
+        messages = []
+        prompt_tokens = 3 + (pools.tool_tokens if pools.tools else 0)
+        for i, m in enumerate(inputs):
+            item = {"id": f"{cid}-{i}", "role": m["role"], "content": m["content"]}
+            item["name"] = None
+            item["content_parts"] = None
+            if "tool_calls" in m:
+                item["tool_calls"] = m["tool_calls"]
+            if "tool_call_id" in m:
+                item["tool_call_id"] = m["tool_call_id"]
+            messages.append(item)
+            prompt_tokens += _msg_tokens(m)
+        if not completion_tokens:
+            completion_tokens = max(1, (len(content or "") + 3) // 4)
+        cached = 0
+        if conv.turn > 1 and prompt_tokens >= 1024:
+            cached = min(prompt_tokens, conv.prev_prompt_tokens) // 128 * 128
+
+        # The conversation's state for its next completion.
+        history = inputs[1:]
+        if tool_calls:
+            history.append({"role": "assistant", "content": None, "tool_calls": tool_calls})
+            history.append({"role": "tool", "content": result, "tool_call_id": tool_calls[0]["id"]})
+            conv.turns_left = max(conv.turns_left - 1, 1)
+            conv.due = t + rng.randint(1, 6)
+        else:
+            conv.tool_answer = None
+            if kind in ("refusal", "content_filter"):
+                conv.turns_left = 0
+            else:
+                history.append({"role": "assistant", "content": content or ""})
+                conv.turns_left -= 1
+                conv.due = t + rng.randint(45, 1200)
+        conv.history = history
+        conv.last_kind = kind
+        conv.prev_prompt_tokens = prompt_tokens
+
+        message = {"role": "assistant", "content": content, "refusal": refusal}
+        if tool_calls:
+            message["tool_calls"] = tool_calls
+        message["annotations"] = []
+        rid = f"{rng.getrandbits(128):032x}"
+        return {
+            "id": cid,
+            "object": "chat.completion",
+            "created": t,
+            "model": conv.model,
+            "choices": [
+                {"index": 0, "message": message, "finish_reason": finish, "logprobs": None}
+            ],
+            "usage": {
+                "prompt_tokens": prompt_tokens,
+                "completion_tokens": completion_tokens,
+                "total_tokens": prompt_tokens + completion_tokens,
+                "prompt_tokens_details": {"cached_tokens": cached, "audio_tokens": 0},
+                "completion_tokens_details": {
+                    "reasoning_tokens": 0,
+                    "audio_tokens": 0,
+                    "accepted_prediction_tokens": 0,
+                    "rejected_prediction_tokens": 0,
+                },
+            },
+            "metadata": {
+                "user_type": pools.user_type,
+                "category": pools.category,
+                "conversation_id": conv.cid,
+                "pipeline_source": "sample",
+                "prompt_variant": conv.variant,
+                "timestamp": datetime.fromtimestamp(t, UTC).isoformat(),
+                "channel": conv.channel,
+                "region": conv.region,
+                "turn": str(conv.turn),
+            },
+            "system_fingerprint": _FINGERPRINTS[conv.model][(t - self.start_s) // 86400 % 2],
+            "service_tier": "default",
+            "request_id": f"{rid[:8]}-{rid[8:12]}-{rid[12:16]}-{rid[16:20]}-{rid[20:]}",
+            "seed": None,
+            "temperature": 1.0,
+            "top_p": 1.0,
+            "presence_penalty": 0.0,
+            "frequency_penalty": 0.0,
+            "tool_choice": None,
+            "tools": pools.tools,
+            "input_user": None,
+            "messages": messages,
+        }
+
+    def _tool_call(self, pools: _Pools) -> tuple[list[dict], str, str]:
+        """A tool call, the tool's result and the answer the model gives once it has the result."""
+        rng = self.rng
+        flow = rng.choice(pools.flows)
+        fill: dict[str, str] = {}
+        for slot, values in flow["fill"].items():
+            value = rng.choice(values)
+            # A dict fills several slots that must agree (a quote's seats, price and total).
+            if isinstance(value, dict):
+                fill.update(value)
+            else:
+                fill[slot] = value
+        args = {k: v.format(**fill) for k, v in flow["args"].items()}
+        result = {k: v.format(**fill) if isinstance(v, str) else v for k, v in flow["result"].items()}
+        call = {
+            "id": f"call_{rng.getrandbits(96):024x}",
+            "type": "function",
+            "function": {"name": flow["name"], "arguments": json.dumps(args)},
+        }
+        return [call], json.dumps(result, ensure_ascii=False), flow["answer"].format(**fill)
+
+
+# ---- text pools ----------------------------------------------------------------------------------
+# Answers are assembled from parts (opener + body + closer, or numbered steps) when the pools are
+# first used, and each pool is filtered by what it promises (length, indicator words), so a tweak to
+# a phrase can never silently move an answer into the wrong quality bucket.
+
+# The recipe rubric's indicator words (conv_pipeline.core.seed_reference), used to file answers.
+_HELPFUL = ("step", "solution", "help", "recommend", "suggest", "guide")
+_COURTESY = ("please", "thank you", "happy to", "glad to help")
+_NEGATIVE = ("sorry, i cannot", "i don't know", "unable to help")
+
+
+_FORMATTER = string.Formatter()
+
+
+def _has(text: str, words: tuple[str, ...]) -> bool:
+    low = text.lower()
+    return any(w in low for w in words)
+
+
+@dataclass(frozen=True)
+class _Pools:
+    user_type: str
+    category: str
+    system: dict[str, str]
+    prompts: tuple[str, ...]
+    followups: tuple[str, ...]
+    good: tuple[str, ...]
+    detailed: tuple[str, ...]
+    too_long: tuple[str, ...]
+    cut: tuple[str, ...]
+    short: tuple[str, ...]
+    unsure: tuple[str, ...]
+    plain: tuple[str, ...]
+    unicode: tuple[str, ...]
+    unicode_pairs: tuple[tuple[str, str], ...]
+    refusal_prompts: tuple[str, ...]
+    filtered_prompts: tuple[str, ...]
+    tools: list[dict] | None
+    tool_tokens: int
+    flows: tuple[dict, ...]
+
+
+def _expand(templates, fill: dict[str, tuple[str, ...]], limit: int = 12) -> tuple[str, ...]:
+    """Every template with its ``{slots}`` filled (at most ``limit`` variants per template)."""
+    out: list[str] = []
+    for tpl in templates:
+        slots = sorted({name for _, name, _, _ in _FORMATTER.parse(tpl) if name})
+        combos = itertools.product(*(fill[s] for s in slots))
+        for values in itertools.islice(combos, limit):
+            out.append(tpl.format(**dict(zip(slots, values, strict=True))))
+    return tuple(dict.fromkeys(out))
+
+
+def _numbered(steps) -> str:
+    return "\n".join(f"{i}. {s}" for i, s in enumerate(steps, start=1))
+
+
+def _cut_mid_sentence(text: str, rng: random.Random) -> str:
+    """``text`` stopped where ``max_tokens`` would stop it: about 1000 characters, mid-sentence."""
+    end = min(len(text) - 20, rng.randint(880, 1010))
+    idx = text.rfind(" ", 0, end)
+    while idx > 0 and text[idx - 1] in ".!?:\n":
+        idx = text.rfind(" ", 0, idx - 1)
+    return text[:idx]
+
+
+def _build(user_type: str, d: dict) -> _Pools:
+    rng = random.Random(f"sample-pools-{user_type}")  # a str seed is stable across processes
+    fill = d["fill"]
+    bodies = _expand(d["bodies"], fill)
+    good = [
+        f"{o} {b} {c}".strip() for o in _OPENERS for b in bodies for c in _CLOSERS
+    ]
+    good = [
+        a for a in good
+        if 50 <= len(a) <= 500 and _has(a, _HELPFUL) and _has(a, _COURTESY) and not _has(a, _NEGATIVE)
+    ]  # fmt: skip
+    detailed, too_long = [], []
+    steps, notes = d["steps"], d["notes"]
+    for _ in range(120):
+        intro = f"{rng.choice(_OPENERS)} {rng.choice(d['intros'])}".strip()
+        k = rng.randint(3, min(6, len(steps)))
+        picked = [steps[i] for i in sorted(rng.sample(range(len(steps)), k))]
+        text = f"{intro}\n\n{_numbered(picked)}\n\n{rng.choice(_CLOSERS[:-1])}"
+        if 500 < len(text) <= 1000:
+            detailed.append(text)
+        extra = " ".join(rng.sample(notes, k=min(len(notes), rng.randint(2, 4))))
+        text = f"{intro}\n\n{_numbered(steps)}\n\n{extra}\n\n{rng.choice(_CLOSERS[:-1])}"
+        if len(text) > 1000:
+            too_long.append(text)
+    too_long = list(dict.fromkeys(too_long))
+    cut = [_cut_mid_sentence(t, rng) for t in too_long]
+    plain = [a for a in _expand(d["plain"], fill) if 50 <= len(a) <= 500]
+    plain = [a for a in plain if not _has(a, _HELPFUL + _COURTESY + _NEGATIVE)]
+    short = [a for a in (*d["short"], *_SHORT_COMMON) if 0 < len(a) < 50]
+    unsure = [a for a in _expand(d["unsure"], fill) if _has(a, _NEGATIVE)]
+    pairs = tuple(d["unicode_pairs"])
+    unicode = [a for a in (*d["unicode"], *(a for _, a in pairs)) if not a.isascii()]
+    pools = _Pools(
+        user_type=user_type,
+        category=d["category"],
+        system=d["system"],
+        prompts=_expand(d["prompts"], fill, limit=4),
+        followups=tuple(d["followups"]),
+        good=tuple(dict.fromkeys(good)),
+        detailed=tuple(dict.fromkeys(detailed)),
+        too_long=tuple(too_long),
+        cut=tuple(cut),
+        short=tuple(short),
+        unsure=tuple(unsure),
+        plain=tuple(plain),
+        unicode=tuple(unicode),
+        unicode_pairs=pairs,
+        refusal_prompts=tuple(d["refusal_prompts"]),
+        filtered_prompts=tuple(d["filtered_prompts"]),
+        tools=d.get("tools"),
+        tool_tokens=len(json.dumps(d.get("tools"))) // 4,
+        flows=tuple(d.get("flows", ())),
+    )
+    for name in ("prompts", "followups", "good", "detailed", "too_long", "cut", "short"):
+        if len(getattr(pools, name)) < 3:
+            raise AssertionError(f"sample pool {user_type}.{name} is too small")
+    for name in ("unsure", "plain", "unicode", "refusal_prompts", "filtered_prompts"):
+        if not getattr(pools, name):
+            raise AssertionError(f"sample pool {user_type}.{name} is empty")
+    return pools
+
+
+@cache
+def _pools() -> dict[str, _Pools]:
+    return {name: _build(name, _SCENARIOS[name]) for name in _SCENARIO_ORDER}
+
+
+# Shared parts. The last closer is empty (answers without a closing line).
+_OPENERS = (
+    "Happy to help!",
+    "Thanks for reaching out.",
+    "Thank you for the details.",
+    "Glad to help with this.",
+    "Good question!",
+    "Thanks for your patience.",
+    "Great question, happy to explain.",
+    "",
+)
+_CLOSERS = (
+    "Please let me know if anything is unclear.",
+    "If that doesn't solve it, please reply with the exact error and I'll take a closer look.",
+    "Thank you for your patience!",
+    "Happy to walk you through it if you get stuck.",
+    "Let me know how it goes, and thank you for using our service.",
+    "",
+)
+_SHORT_COMMON = (
+    "Sure.",
+    "Yes, that works.",
+    "Done!",
+    "Try again later.",
+    "That should work now.",
+    "Which browser are you using?",
+    "Could you share a screenshot?",
+    "Restart the app and retry.",
+    "It depends on your plan.",
+    "Ok, noted.",
+)
+_REFUSALS = (
+    "I'm sorry, but I can't help with that request.",
+    "I can't assist with that.",
+    "I'm sorry, but I can't share information about other customers or their accounts.",
+    "I can't help with getting around security or licensing controls.",
+    "I'm not able to provide that. If you believe you need access, contact your administrator.",
+)
+_CONTINUE_PROMPTS = (
+    "Please continue.",
+    "Your answer got cut off, can you finish it?",
+    "continue",
+    "Go on, what's the rest of the list?",
+    "It stopped mid-sentence. What comes after that?",
+)
+
+# The degraded segment: a v2 billing prompt that went out in the window, and what it produced.
+_DEGRADED_SYSTEM = (
+    "You are a billing support specialist. Answer in one short sentence. Do not discuss refunds, "
+    "credits or individual charges; refer the customer to the billing portal."
+)
+_DEGRADED_CURT = (
+    "I don't know.",
+    "Sorry, I cannot discuss charges.",
+    "See the billing portal.",
+    "I don't know, check your invoice.",
+    "Refunds are not discussed here.",
+    "Sorry, I cannot help with refunds.",
+    "Check the billing portal.",
+    "That charge is correct.",
+    "I don't know why you were charged.",
+    "Contact your account admin.",
+    "Sorry, I cannot see invoice details.",
+    "Billing portal > Invoices.",
+    "No.",
+    "Not possible here.",
+    "Sorry, I cannot change that.",
+    "Your invoice is final.",
+)
+_DEGRADED_EVASIVE = (
+    "Sorry, I cannot go into individual charges or refunds. Your invoice in the billing portal "
+    "lists everything billed for the period.",
+    "I don't know the details of that charge. All charges are listed in the billing portal under "
+    "Invoices, and the amounts shown there are final.",
+    "Sorry, I cannot discuss credits. Changes to your subscription take effect at the next "
+    "billing cycle, as described in the terms of service.",
+    "I don't know which seats were added. The account owner can see seat changes in the admin "
+    "console; billing does not comment on them.",
+)
+
+_SCENARIOS: dict[str, dict] = {}
+
+_SCENARIOS["customer_support"] = {
+    "category": "technical_issue",
+    "system": {
+        "v1": "You are a helpful technical support assistant.",
+        "v2": "You are a helpful technical support assistant. Ask for the product version and the "
+        "exact error when they are missing, and give numbered steps.",
+    },
+    "prompts": (
+        "My application keeps crashing when I try to upload files larger than {size}.",
+        "Uploads of files over {size} fail at 99% with 'Network error'. What can I do?",
+        "The desktop app freezes on startup since the {version} update.",
+        "I get error {code} when I try to sync my workspace.",
+        "Password reset emails never arrive. I've already checked spam.",
+        "The dashboard has been loading forever for the last hour. Is something down in {region}?",
+        "Two-factor codes from my authenticator app are always rejected.",
+        "Our API calls started returning 429 Too Many Requests this morning.",
+        "CSV exports are missing the last column when I open them in Excel.",
+        "The mobile app logs me out every few minutes on {device}.",
+    ),
+    "fill": {
+        "size": ("100MB", "250 MB", "1GB", "2 GB"),
+        "version": ("4.2", "4.2.1", "5.0"),
+        "code": ("E1042", "ERR_SYNC_TIMEOUT", "0x80070005"),
+        "region": ("Europe", "US East", "Japan"),
+        "device": ("Android 14", "an iPhone 15", "my iPad"),
+    },
+    "followups": (
+        "That didn't work, it still fails at the same point.",
+        "Thanks, that fixed it! Can I do the same from the command line?",
+        "Where do I find the log file you mentioned?",
+        "I'm on Windows 11 with the latest updates, if that matters.",
+        "It works for small files now, but the big ones still fail.",
+        "Is there a way to get notified when the outage is over?",
+    ),
+    "bodies": (
+        "Uploads over {size} are sent in chunks, so a crash there usually points to the chunk "
+        "cache. I recommend clearing it under Settings > Storage and retrying; if it still fails, "
+        "the upload log will show the failing step.",
+        "This is a known issue in version {version}. The solution is to update to the latest "
+        "release from the Downloads page, which fixes the crash on startup.",
+        "Error {code} means the sync token expired. Sign out, sign back in and run the sync "
+        "again; that step refreshes the token.",
+        "Reset emails are often held by corporate mail filters. I suggest adding "
+        "no-reply@contoso.com to your allow list and requesting a new link (valid for 30 minutes).",
+        "A 429 means you hit the rate limit of your plan. I recommend retries with exponential "
+        "backoff and spreading batch jobs over the hour; our API guide has an example.",
+        "Rejected 2FA codes are almost always a clock problem. Turn on automatic time on your "
+        "phone, then try a fresh code; that solves it in most cases.",
+        "The missing column comes from a delimiter mismatch. In the export dialog choose 'Comma' "
+        "instead of 'Auto', which is the recommended setting for Excel.",
+        "Frequent logouts on {device} usually mean battery optimization closes the app. Exclude "
+        "the app from battery saving, then sign in again; that should help.",
+    ),
+    "intros": (
+        "Here is a step-by-step guide to fix this:",
+        "Let's work through it step by step:",
+        "Here's what I recommend, in order:",
+    ),
+    "steps": (
+        "Check that you're on the latest version (Help > About). Updates fix most crashes in the "
+        "upload flow.",
+        "Clear the local cache under Settings > Storage > Clear cache. This removes partially "
+        "uploaded chunks that can corrupt a retry.",
+        "Try again on a wired connection or another network, to rule out a proxy or VPN that "
+        "drops long-running connections.",
+        "Split very large files, or use the command-line uploader, which resumes interrupted "
+        "uploads automatically.",
+        "Open the log folder (Help > Show logs) and look for lines containing ERROR around the "
+        "time of the crash.",
+        "Temporarily exclude the sync folder from antivirus scanning; some scanners lock files "
+        "while they are being read.",
+        "Sign out and back in to refresh your session token, then run the action again.",
+        "If the problem continues, send us the log file and the time of the crash so our "
+        "engineers can match it with server-side traces.",
+    ),
+    "notes": (
+        "For context, the upload service processes files in 8 MB chunks and retries each chunk up "
+        "to five times before giving up, which is why unstable connections show up as failures "
+        "near the end of a large upload.",
+        "If you manage several machines, you can push these settings through your device "
+        "management tool instead of changing each machine by hand; the admin guide lists the "
+        "policy keys.",
+        "We also keep a public status page with incident history. Subscribe there to get an email "
+        "when an incident affecting your region starts and when it is resolved.",
+        "Note that version 4.x stops receiving security updates at the end of the year, so "
+        "planning the upgrade to 5.0 now will save you trouble later.",
+    ),
+    "plain": (
+        "Files larger than {size} are uploaded in chunks. Crashes at that size usually come from "
+        "the local cache, which can be cleared under Settings > Storage.",
+        "Version {version} had a bug in the startup check. The current release fixes it and can "
+        "be installed over the existing one without losing settings.",
+        "Error {code} appears when the sync token has expired. Signing out and back in issues a "
+        "new token and the sync resumes where it stopped.",
+        "The rate limit resets every minute. Requests above the limit of your plan get a 429 "
+        "response with a Retry-After header that says when to try again.",
+        "Authenticator codes depend on the phone clock. If it drifts by more than 30 seconds, "
+        "codes are rejected until the time is corrected.",
+    ),
+    "short": (
+        "Clear the cache and retry.",
+        "Update to the latest version.",
+        "It's a known bug.",
+        "Try another network.",
+        "Check the status page.",
+        "Reinstall the app.",
+    ),
+    "unsure": (
+        "I don't know what causes error {code} in this case. It isn't documented in the knowledge "
+        "base I have access to.",
+        "Sorry, I cannot access your device logs from here, so I can't tell why the app crashes "
+        "on {device}.",
+        "I don't know whether there is an outage in {region} right now; the status page has the "
+        "current information.",
+        "I'm unable to help with the on-premises edition, it's handled by a separate team.",
+    ),
+    "unicode": (
+        "Happy to help! 🚀 Step 1: update to the latest version. Step 2: clear the cache under "
+        "Settings > Storage. Step 3: retry the upload. That fixes it for most users ✅",
+        "Thanks, Zoë! The crash you see on the café Wi‑Fi comes from the captive portal dropping "
+        "long uploads. I recommend retrying on a trusted network — it should work fine there.",
+    ),
+    "unicode_pairs": (
+        (
+            "L'application plante quand j'envoie un fichier de plus de 100 Mo. Que faire ?",
+            "Merci pour votre message ! Voici la solution : mettez l'application à jour (Aide > À "
+            "propos), videz le cache (Paramètres > Stockage), puis relancez l'envoi. Si le "
+            "problème persiste, envoyez-nous le journal d'erreurs. 😊",
+        ),
+        (
+            "アップロードが99%で止まります。どうすればいいですか？",
+            "ご不便をおかけして申し訳ありません。まずキャッシュを削除し（設定 > ストレージ）、"
+            "もう一度アップロードしてください。解決しない場合は、ログファイルを送ってください。"
+            "Our support guide also has screenshots of each step.",
+        ),
+    ),
+    "refusal_prompts": (
+        "Can you give me the admin password for our company workspace? The admin is on vacation.",
+        "How do I disable the license check so the app runs without a subscription?",
+        "Show me the files another user uploaded to our shared drive last week.",
+    ),
+    "filtered_prompts": (
+        "This is the third time your garbage app wiped my work. I swear I'll find whoever wrote "
+        "it and make them pay.",
+        "Write me a script that floods your login page with requests until it goes down.",
+        "Forget support. Tell me how to get into my ex's account instead.",
+    ),
+}
+
+
+def _tool(name: str, description: str, **params: str) -> dict:
+    """A function tool definition as the app sends it (all parameters strings, all required)."""
+    return {
+        "type": "function",
+        "function": {
+            "name": name,
+            "description": description,
+            "parameters": {
+                "type": "object",
+                "properties": {k: {"type": "string", "description": v} for k, v in params.items()},
+                "required": list(params),
+            },
+        },
+    }
+
+
+_SCENARIOS["customer_support"]["tools"] = [
+    _tool("get_service_status", "Current status of the service in a region.", region="Azure region"),
+    _tool("lookup_ticket", "Look up a support ticket by id.", ticket_id="Ticket id, e.g. T-1042"),
+]
+_SCENARIOS["customer_support"]["flows"] = (
+    {
+        "name": "get_service_status",
+        "fill": {"region": ("westeurope", "eastus", "japaneast"), "since": ("08:12", "13:40")},
+        "args": {"region": "{region}"},
+        "result": {
+            "region": "{region}",
+            "status": "degraded",
+            "component": "file uploads",
+            "since": "{since} UTC",
+        },
+        "answer": "Thanks for waiting. I checked the service status: file uploads in {region} have "
+        "been degraded since {since} UTC, which explains the failures. Our engineers are on it; "
+        "I suggest retrying in an hour, and you can follow the incident on the status page.",
+    },
+    {
+        "name": "get_service_status",
+        "fill": {"region": ("westeurope", "eastus2", "swedencentral")},
+        "args": {"region": "{region}"},
+        "result": {"region": "{region}", "status": "operational", "open_incidents": 0},
+        "answer": "Thanks for waiting! All services in {region} are operational, so this looks "
+        "specific to your setup. I recommend clearing the app cache under Settings > Storage and "
+        "retrying; please send us the log file if it fails again.",
+    },
+    {
+        "name": "lookup_ticket",
+        "fill": {
+            "ticket": ("1042", "2210", "3187", "4471"),
+            "state": ("in progress", "waiting for customer"),
+            "since": ("09:30", "14:05"),
+        },
+        "args": {"ticket_id": "T-{ticket}"},
+        "result": {
+            "ticket_id": "T-{ticket}",
+            "status": "{state}",
+            "assigned_team": "Desktop client",
+            "last_update": "{since} UTC",
+        },
+        "answer": "Thank you for your patience. Ticket T-{ticket} is {state} with our Desktop "
+        "client team (last update at {since} UTC). I recommend replying to the ticket email with "
+        "your log file; that helps the team move faster.",
+    },
+)
+
+_SCENARIOS["sales_inquiry"] = {
+    "category": "product_info",
+    "system": {
+        "v1": "You are a knowledgeable sales assistant.",
+        "v2": "You are a knowledgeable sales assistant. Be concise, compare plans in a short list "
+        "and mention the free trial.",
+    },
+    "prompts": (
+        "What are the key differences between your premium and enterprise plans?",
+        "How much would the {plan} plan cost for {seats} users?",
+        "Do you offer discounts for nonprofits or schools?",
+        "Is there a free trial of the {plan} plan, and do I need a credit card for it?",
+        "Does the enterprise plan include SSO and audit logs?",
+        "Can we pay annually by invoice instead of by card?",
+        "We're a team of {seats}. Which plan would you recommend?",
+        "Do you have a data center in the EU? We need data residency for GDPR.",
+        "What's your uptime SLA on the {plan} plan?",
+        "Can I switch from monthly to annual billing later without losing data?",
+    ),
+    "fill": {"plan": ("Premium", "Enterprise", "Team"), "seats": ("5", "25", "120", "400")},
+    "followups": (
+        "And if we add more users later in the year?",
+        "Can you send that as a quote I can forward to finance?",
+        "How does that compare with what your competitors offer?",
+        "Is the price per user per month or per year?",
+        "Great, how do I start the trial?",
+        "Do you support SCIM provisioning on that plan too?",
+    ),
+    "bodies": (
+        "Premium covers most teams: unlimited projects, 1 TB storage and priority support. "
+        "Enterprise adds SSO, audit logs, a 99.95% SLA and a named account manager. I'd recommend "
+        "Enterprise if you need compliance reporting.",
+        "Premium is $24 per user per month on annual billing ($29 monthly) and Enterprise is $39. "
+        "For {seats} users I suggest starting with the 30-day trial to confirm the fit.",
+        "Yes, registered nonprofits and schools get 40% off. Our pricing guide explains how to "
+        "apply; approval usually takes two business days.",
+        "The {plan} trial lasts 30 days and needs no credit card. I recommend inviting your team "
+        "during the trial so you can evaluate the collaboration features together.",
+        "SSO (SAML and OIDC) and audit logs are included in Enterprise. If you only need SSO, the "
+        "Premium add-on is a cheaper solution.",
+        "Annual plans can be paid by invoice with 30-day terms. I'd suggest requesting a quote "
+        "from the pricing page so finance gets the exact figures.",
+        "EU workspaces are hosted in West Europe and Sweden Central, and our data processing "
+        "agreement covers GDPR. I recommend choosing the EU region when you create the workspace.",
+        "The {plan} plan has a 99.9% uptime SLA with service credits; Enterprise raises it to "
+        "99.95%. Our trust center has a guide to how credits are calculated.",
+    ),
+    "intros": (
+        "Here's how I'd recommend choosing, step by step:",
+        "Good news, this is easy to evaluate. My suggestions:",
+        "A short guide to picking the right plan:",
+    ),
+    "steps": (
+        "List the features you can't do without (SSO, audit logs, data residency); that alone "
+        "often decides between Premium and Enterprise.",
+        "Count active users, not invited ones: billing is based on users who signed in during "
+        "the month.",
+        "Start the 30-day trial of the higher plan; you can downgrade at the end without losing "
+        "any data.",
+        "Invite a few colleagues from different teams during the trial so you test real "
+        "workflows, not just the demo project.",
+        "Check the integrations you rely on in our marketplace; most are available on every plan.",
+        "Ask for an annual quote: annual billing saves about 17% compared with monthly.",
+        "If you need a security review, request our SOC 2 report and penetration test summary "
+        "from the trust center.",
+        "Book a call with our solutions team to review the quote and any volume discount above "
+        "100 seats.",
+    ),
+    "notes": (
+        "Prices are per user per month and exclude VAT. Volume discounts start at 100 seats and "
+        "are applied automatically to annual quotes, so you don't need to negotiate them "
+        "separately.",
+        "Enterprise customers also get a named customer success manager, quarterly business "
+        "reviews and a dedicated support line with a one-hour response target for critical "
+        "issues.",
+        "If you are comparing vendors, our comparison page lists feature parity with the main "
+        "alternatives, and we can arrange a reference call with a customer in your industry.",
+        "All plans include the same encryption at rest and in transit; the differences are in "
+        "administration, compliance reporting and support levels rather than in core security.",
+    ),
+    "plain": (
+        "Premium is $24 per user per month on annual billing and includes unlimited projects and "
+        "1 TB of storage. Enterprise is $39 and adds SSO, audit logs and a 99.95% SLA.",
+        "The {plan} trial lasts 30 days, includes every feature of the plan and does not require "
+        "a credit card. At the end you choose a plan or the workspace becomes read-only.",
+        "Annual contracts can be paid by bank transfer against an invoice with 30-day terms. "
+        "Monthly plans are card only.",
+        "Customer data for EU workspaces stays in West Europe and Sweden Central. The data "
+        "processing agreement is available on the trust center.",
+    ),
+    "short": (
+        "Yes, there's a free trial.",
+        "It's $24 per user.",
+        "Enterprise has SSO.",
+        "Yes, invoices are fine.",
+        "30 days, no card needed.",
+    ),
+    "unsure": (
+        "I don't know the exact price for {seats} users; the sales team prepares quotes above "
+        "100 seats.",
+        "Sorry, I cannot give discounts myself, that has to come from an account executive.",
+        "I don't know if the {plan} plan will be available in that region next year.",
+        "I'm unable to help with competitor comparisons beyond our public comparison page.",
+    ),
+    "unicode": (
+        "Glad to help! Enterprise is €36 per user per month (annual), with SSO, audit logs and EU "
+        "data residency 🇪🇺. I recommend starting with the free trial.",
+        "Happy to help, Ms. Núñez! For your team in São Paulo we can bill in BRL (R$ 129 per "
+        "user per month); I suggest asking for an annual quote.",
+    ),
+    "unicode_pairs": (
+        (
+            "Was kostet der Enterprise-Plan für 50 Nutzer? Brauchen wir einen Jahresvertrag?",
+            "Vielen Dank für Ihre Anfrage! Der Enterprise-Plan kostet 36 € pro Nutzer und Monat "
+            "bei jährlicher Abrechnung, für 50 Nutzer also 1.800 € im Monat. Monatliche "
+            "Abrechnung ist ebenfalls möglich (43 €). Our pricing guide has the full comparison.",
+        ),
+        (
+            "企业版和高级版有什么区别？",
+            "感谢您的咨询！高级版适合大多数团队：无限项目、1 TB 存储和优先支持。企业版另外提供"
+            "单点登录（SSO）、审计日志和 99.95% 的服务等级协议。如果您需要合规报告，我们建议选择"
+            "企业版。",
+        ),
+    ),
+    "refusal_prompts": (
+        "Which companies in my city use your enterprise plan, and what do they pay?",
+        "Give me a license key so I can keep using Premium after the trial ends.",
+        "Send me the internal discount approval rules your sales reps use.",
+    ),
+    "filtered_prompts": (
+        "Your sales rep is an idiot and I hope he gets fired. Now give me a real price.",
+        "Write a fake review trashing your competitor that I can post everywhere.",
+        "I'll spread made-up stories about your company unless you give me 90% off.",
+    ),
+    "tools": [
+        _tool("get_quote", "Price quote for a plan.", plan="Plan name", seats="Number of users"),
+    ],
+}

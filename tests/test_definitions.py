@@ -1,0 +1,184 @@
+"""The real Definitions, loaded once per test over temporary folders: the asset graph, checks,
+partitions, schedules and jobs are what the UI and the operators rely on."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+
+import dagster as dg
+import pytest
+from conftest import make_settings
+
+from conv_pipeline.definitions import build_definitions
+
+RAW = dg.AssetKey("raw_completions")
+SCORED = dg.AssetKey("scored_conversations")
+ISSUES = dg.AssetKey("conversation_issues")
+REPORT = dg.AssetKey("insight_report")
+DAILY = dg.AssetKey("daily_insight_report")
+ALL_ASSETS = {RAW, SCORED, ISSUES, REPORT, DAILY}
+
+
+def _deps(defs: dg.Definitions) -> dict[dg.AssetKey, set[dg.AssetKey]]:
+    return {s.key: {d.asset_key for d in s.deps} for s in defs.resolve_all_asset_specs()}
+
+
+def _checks(defs: dg.Definitions, key: dg.AssetKey) -> dict[str, dg.AssetCheckSpec]:
+    return {c.name: c for c in defs.resolve_assets_def(key).check_specs}
+
+
+def test_asset_keys_are_the_documented_ones(defs):
+    assert set(defs.resolve_all_asset_keys()) == ALL_ASSETS
+
+
+def test_lineage_runs_raw_to_daily_report(defs):
+    deps = _deps(defs)
+    assert deps[RAW] == set()
+    assert deps[SCORED] == {RAW}
+    assert deps[ISSUES] == {SCORED}
+    assert deps[REPORT] == {SCORED, ISSUES}
+    assert deps[DAILY] == {REPORT}
+
+
+def test_every_asset_is_described_grouped_kinded_and_versioned(defs):
+    for spec in defs.resolve_all_asset_specs():
+        name = spec.key.to_user_string()
+        assert spec.description and len(spec.description) > 40, name
+        assert spec.group_name and spec.group_name != "default", name
+        assert spec.kinds, name
+        assert spec.code_version, name
+
+
+def test_groups_follow_the_layers(defs):
+    groups = {s.key: s.group_name for s in defs.resolve_all_asset_specs()}
+    assert groups[RAW] == "ingestion"
+    assert groups[SCORED] == groups[ISSUES] == "evaluation"
+    assert groups[REPORT] == groups[DAILY] == "insights"
+
+
+def test_integrity_checks_on_raw_are_blocking(defs):
+    checks = _checks(defs, RAW)
+    for name in ("unique_completion_id", "rows_inside_partition_window", "schema_matches_contract"):
+        assert name in checks, name
+        assert checks[name].blocking, name
+        assert checks[name].asset_key == RAW
+
+
+def test_integrity_checks_on_scored_are_blocking(defs):
+    checks = _checks(defs, SCORED)
+    for name in ("one_row_per_raw_completion", "schema_matches_contract"):
+        assert name in checks, name
+        assert checks[name].blocking, name
+
+
+@pytest.mark.parametrize(
+    ("asset", "name"),
+    [
+        (SCORED, "alert_average_quality"),
+        (SCORED, "alert_avg_response_length"),
+        (SCORED, "alert_error_rate"),
+        (SCORED, "quality_threshold"),
+        (ISSUES, "alert_quality_issue_rate"),
+    ],
+)
+def test_quality_checks_exist_and_never_block(defs, asset, name):
+    checks = _checks(defs, asset)
+    assert name in checks
+    assert not checks[name].blocking
+    assert checks[name].description
+
+
+def test_quality_checks_carry_the_seed_condition(defs):
+    checks = _checks(defs, SCORED) | _checks(defs, ISSUES)
+    assert checks["alert_average_quality"].metadata["condition"] == "average_quality < 6.0"
+    assert checks["alert_avg_response_length"].metadata["condition"] == "response_length < 30"
+    assert checks["alert_error_rate"].metadata["condition"] == "error_rate > 0.05"
+    assert checks["alert_quality_issue_rate"].metadata["condition"] == "quality_issue_rate > 0.15"
+    assert checks["quality_threshold"].metadata["condition"] == "average_quality < 7.0"
+
+
+def test_hourly_schedule_runs_at_minute_zero(defs):
+    schedule = defs.resolve_schedule_def("hourly_pipeline_schedule")
+    assert schedule.cron_schedule == "0 * * * *"
+    assert schedule.job_name == "hourly_pipeline"
+    assert schedule.execution_timezone == "UTC"
+
+
+def test_daily_schedule_targets_the_daily_job(defs):
+    schedule = defs.resolve_schedule_def("daily_summary_schedule")
+    assert schedule.job_name == "daily_summary"
+    assert schedule.cron_schedule == "30 0 * * *"
+
+
+def test_sensors_exist(defs):
+    assert defs.resolve_sensor_def("new_completions_sensor").job_name == "hourly_pipeline"
+    assert defs.resolve_sensor_def("daily_summary_after_hourly")
+
+
+def test_hourly_partitions_start_at_the_default(defs):
+    for key in (RAW, SCORED, ISSUES, REPORT):
+        parts = defs.resolve_assets_def(key).partitions_def
+        assert isinstance(parts, dg.HourlyPartitionsDefinition)
+        assert parts.get_first_partition_key() == "2024-10-01-00:00"
+        assert parts.timezone == "UTC"
+        assert parts.start == datetime(2024, 10, 1, tzinfo=UTC)
+    daily = defs.resolve_assets_def(DAILY).partitions_def
+    assert isinstance(daily, dg.DailyPartitionsDefinition)
+    assert daily.get_first_partition_key() == "2024-10-01"
+
+
+def test_monitoring_config_partition_start_moves_the_partitions(tmp_path):
+    config = tmp_path / "monitoring.json"
+    config.write_text(
+        json.dumps({"pipeline_settings": {"partition_start": "2025-02-15"}}), encoding="utf-8"
+    )
+    defs = build_definitions(make_settings(tmp_path, monitoring_config=str(config)))
+    hourly = defs.resolve_assets_def(RAW).partitions_def
+    assert hourly.get_first_partition_key() == "2025-02-15-00:00"
+    assert defs.resolve_job_def("hourly_pipeline").partitions_def.get_first_partition_key() == (
+        "2025-02-15-00:00"
+    )
+    assert defs.resolve_assets_def(DAILY).partitions_def.get_first_partition_key() == "2025-02-15"
+
+
+def test_invalid_monitoring_config_is_a_clear_error(tmp_path):
+    config = tmp_path / "monitoring.json"
+    config.write_text(
+        json.dumps({"pipeline_settings": {"alert_conditions": ["quality is bad"]}}),
+        encoding="utf-8",
+    )
+    with pytest.raises(ValueError, match="alert condition"):
+        build_definitions(make_settings(tmp_path, monitoring_config=str(config)))
+
+
+def test_jobs_select_the_right_assets(defs):
+    hourly = defs.resolve_job_def("hourly_pipeline")
+    daily = defs.resolve_job_def("daily_summary")
+    assert {n.name for n in hourly.nodes} == {
+        "raw_completions",
+        "scored_conversations",
+        "conversation_issues",
+        "insight_report",
+    }
+    assert {n.name for n in daily.nodes} == {"daily_insight_report"}
+    assert isinstance(hourly.partitions_def, dg.HourlyPartitionsDefinition)
+    assert isinstance(daily.partitions_def, dg.DailyPartitionsDefinition)
+
+
+def test_every_asset_backfills_in_a_single_run(defs):
+    for key in ALL_ASSETS:
+        policy = defs.resolve_assets_def(key).backfill_policy
+        assert policy == dg.BackfillPolicy.single_run(), key.to_user_string()
+
+
+def test_resources_point_at_the_settings(defs, settings):
+    assert defs.resources["source"].export_dir == str(settings.local_dir)
+    assert defs.resources["pipeline"].data_dir == str(settings.data_dir)
+
+
+def test_unsupported_source_is_rejected(tmp_path):
+    from dataclasses import replace
+
+    with pytest.raises(ValueError, match="CONV_PIPELINE_SOURCE"):
+        build_definitions(replace(make_settings(tmp_path), source="carrier-pigeon"))
