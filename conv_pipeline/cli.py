@@ -21,7 +21,6 @@ from conv_pipeline.core.schema import parse_hour_key
 from conv_pipeline.sensors import RANGE_END, RANGE_START
 from conv_pipeline.settings import Settings
 
-
 # Dagster's console logger at INFO: the run's own messages, not every engine event.
 _QUIET = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
 
@@ -79,7 +78,9 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     )
     later = sorted(k for k in sync.hours if not last or k > last)
     if later:
-        print(f"note: {len(later)} hour(s) from {later[0]} on are not complete yet; run again later")
+        print(
+            f"note: {len(later)} hour(s) from {later[0]} on are not complete yet; run again later"
+        )
     if not hours:
         print("nothing to run: the source has no completed hour with data")
         return 0
@@ -121,8 +122,10 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     ).item()
     n, avg_q = summary
     print()
-    print(f"conversations scored: {n:,}   average quality: {_fmt_value(avg_q)}   "
-          f"quality issue rate: {_fmt_value(with_issue / n if n else None)}")
+    print(
+        f"conversations scored: {n:,}   average quality: {_fmt_value(avg_q)}   "
+        f"quality issue rate: {_fmt_value(with_issue / n if n else None)}"
+    )
     print(f"rejected input records: {sync.rejected:,} (table rejected_records)")
 
     failing_integrity = [e for e in evaluations if not e.passed and e.blocking]
@@ -145,8 +148,10 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
         for e in failing_integrity:
             print(f"  {e.asset_key.to_user_string()}:{e.check_name} {dict(e.metadata)}")
     print(f"\nreports:   {store.reports_dir}/hourly/ and {store.reports_dir}/daily/")
-    print(f"warehouse: {store.warehouse_path}  (tables: raw_completions, scored_conversations, "
-          "conversation_issues, insight_reports, rejected_records)")
+    print(
+        f"warehouse: {store.warehouse_path}  (tables: raw_completions, scored_conversations, "
+        "conversation_issues, insight_reports, rejected_records)"
+    )
     print(f"dagster:   runs recorded in {settings.dagster_home}; `make dev` shows them")
     print(f"done in {time.perf_counter() - started:.1f}s")
     if not ok:

@@ -10,7 +10,9 @@ HOURLY_JOB = "hourly_pipeline"
 DAILY_JOB = "daily_summary"
 
 
-def build_jobs(parts: Partitions) -> tuple[dg.UnresolvedAssetJobDefinition, dg.UnresolvedAssetJobDefinition]:
+def build_jobs(
+    parts: Partitions,
+) -> tuple[dg.UnresolvedAssetJobDefinition, dg.UnresolvedAssetJobDefinition]:
     hourly = dg.define_asset_job(
         HOURLY_JOB,
         selection=dg.AssetSelection.assets(

@@ -9,7 +9,6 @@ nothing twice. Hours that are not complete yet wait for a later tick.
 that run succeeds.
 """
 
-
 import hashlib
 import json
 from datetime import timedelta
@@ -114,4 +113,3 @@ def build_sensors(parts: Partitions, hourly_job, daily_job) -> list[dg.SensorDef
         )
 
     return [new_completions_sensor, daily_summary_after_hourly]
-

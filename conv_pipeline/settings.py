@@ -34,5 +34,7 @@ class Settings:
             local_dir=Path(local).expanduser().resolve() if local else data_dir / "completions",
             source=_env("CONV_PIPELINE_SOURCE", "local").strip().lower(),
             monitoring_config=_env("CONV_PIPELINE_MONITORING_CONFIG"),
-            dagster_home=Path(_env("DAGSTER_HOME") or data_dir / "dagster_home").expanduser().resolve(),
+            dagster_home=Path(_env("DAGSTER_HOME") or data_dir / "dagster_home")
+            .expanduser()
+            .resolve(),
         )

@@ -176,9 +176,7 @@ def make_records(
             created = hour_start + j * step + rng.randint(0, step - 1)
             cid = f"{id_prefix}-{h:02d}-{j:03d}"
             kw: dict = {}
-            if quality == "bad" or h in degraded:
-                content = rng.choice(SHORT_TEXTS)
-            elif j == 0:
+            if quality == "bad" or h in degraded or j == 0:
                 content = rng.choice(SHORT_TEXTS)
             elif j == 1:
                 content = exact_text(boundary.get(h, 42))
@@ -207,7 +205,9 @@ def make_records(
     return out
 
 
-def write_export(folder: Path, records: list[dict], *, files: int = 3, prefix: str = "part") -> Export:
+def write_export(
+    folder: Path, records: list[dict], *, files: int = 3, prefix: str = "part"
+) -> Export:
     """Write ``records`` round-robin over ``files`` jsonl files (each file sorted by created)."""
     folder.mkdir(parents=True, exist_ok=True)
     paths = []

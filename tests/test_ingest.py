@@ -83,7 +83,9 @@ def line(record: dict | list | str | int | None) -> str:
     return json.dumps(record)
 
 
-def write(path: Path, lines: list[str | bytes], *, newline: bytes = b"\n", end: bool = True) -> Path:
+def write(
+    path: Path, lines: list[str | bytes], *, newline: bytes = b"\n", end: bool = True
+) -> Path:
     data = newline.join(x.encode("utf-8") if isinstance(x, str) else x for x in lines)
     if end and lines:
         data += newline
@@ -218,7 +220,13 @@ def test_refusal_and_multiple_choices(tmp_path: Path) -> None:
 
 
 def test_partition_keys_follow_created_hour(tmp_path: Path) -> None:
-    createds = [START_S, START_S + 3599, START_S + 3600, START_S + 23 * 3600 + 3599, START_S + 86400]
+    createds = [
+        START_S,
+        START_S + 3599,
+        START_S + 3600,
+        START_S + 23 * 3600 + 3599,
+        START_S + 86400,
+    ]
     lines = [line(completion(f"c{i}", created=c)) for i, c in enumerate(createds)]
     parsed = parse(write(tmp_path / "a.jsonl", lines))
     assert parsed.rejected.height == 0
@@ -235,7 +243,10 @@ def test_integral_float_created_is_accepted(tmp_path: Path) -> None:
     parsed = parse(
         write(
             tmp_path / "a.jsonl",
-            [line(completion("a", created=float(CREATED))), line(completion("b", created=1.7277804e9))],
+            [
+                line(completion("a", created=float(CREATED))),
+                line(completion("b", created=1.7277804e9)),
+            ],
         )
     )
     assert parsed.rejected.height == 0
@@ -269,7 +280,11 @@ def _without(key: str) -> dict:
 
 BAD_LINES: dict[str, tuple[str | bytes, list[str], str | None]] = {
     # name: (the bad line, substrings the reason must contain, completion id in the rejected row)
-    "malformed_json": ('{"id": "chatcmpl-bad", "created": 1727780400, oops}', ["malformed JSON"], None),
+    "malformed_json": (
+        '{"id": "chatcmpl-bad", "created": 1727780400, oops}',
+        ["malformed JSON"],
+        None,
+    ),
     "unclosed_object": ('{"id": "chatcmpl-bad", "created": 17277', ["malformed JSON"], None),
     "raw_control_character": (
         '{"id": "chatcmpl-bad", "created": 1727780400, "x": "a\tb"}',
@@ -405,7 +420,9 @@ def test_every_kind_of_bad_line_in_one_file(tmp_path: Path) -> None:
     expected_bad: dict[int, list[str]] = {}
     # The two "created" values beyond int64 have their own tests (they currently make the whole
     # file fail); this test covers every other kind together.
-    kinds = [v for k, v in BAD_LINES.items() if k not in {"created_beyond_int64", "created_huge_float"}]
+    kinds = [
+        v for k, v in BAD_LINES.items() if k not in {"created_beyond_int64", "created_huge_float"}
+    ]
     for i, (bad, reason_parts, _) in enumerate(kinds):
         cid = f"chatcmpl-good-{i}"
         lines.append(line(completion(cid, created=CREATED + i)))
@@ -440,9 +457,7 @@ def test_bad_lines_across_chunk_boundaries_keep_exact_line_numbers(
         else:
             lines.append(line(completion(f"c{i:02d}", created=CREATED + i)))
     parsed = parse(write(tmp_path / "chunks.jsonl", lines))
-    want_good = [
-        (f"c{i:02d}", i + 1) for i in range(20) if i % 4 != 1 and i % 7 != 3
-    ]
+    want_good = [(f"c{i:02d}", i + 1) for i in range(20) if i % 4 != 1 and i % 7 != 3]
     assert list(parsed.records.select("completion_id", "source_line").iter_rows()) == want_good
     assert parsed.rejected["source_line"].to_list() == [i + 1 for i in range(20) if i % 4 == 1]
 
@@ -498,7 +513,16 @@ def test_empty_or_whitespace_file_is_reported(tmp_path: Path, content: bytes) ->
 
 
 def test_blank_lines_are_not_rejected_and_line_numbers_stay_exact(tmp_path: Path) -> None:
-    lines = ["", line(completion("a")), "", "   ", "\t", line(completion("b")), "", line(completion("c"))]
+    lines = [
+        "",
+        line(completion("a")),
+        "",
+        "   ",
+        "\t",
+        line(completion("b")),
+        "",
+        line(completion("c")),
+    ]
     parsed = parse(write(tmp_path / "blank.jsonl", lines))
     assert parsed.rejected.height == 0
     assert list(parsed.records.select("completion_id", "source_line").iter_rows()) == [
@@ -541,7 +565,8 @@ def test_crlf_line_endings(tmp_path: Path) -> None:
 def test_utf8_bom(tmp_path: Path) -> None:
     path = tmp_path / "bom.jsonl"
     path.write_bytes(
-        b"\xef\xbb\xbf" + (line(completion("first")) + "\r\n" + line(completion("second")) + "\r\n").encode()
+        b"\xef\xbb\xbf"
+        + (line(completion("first")) + "\r\n" + line(completion("second")) + "\r\n").encode()
     )
     parsed = parse(path)
     assert parsed.rejected.height == 0
@@ -596,7 +621,11 @@ def test_concatenated_gzip_members(tmp_path: Path) -> None:
 
 def test_truncated_gzip_keeps_complete_lines_and_reports_truncation(tmp_path: Path) -> None:
     records = [
-        completion(f"chatcmpl-{i:04d}", created=CREATED + i, choices=[{"message": {"content": f"{i} " + "x" * 300}}])
+        completion(
+            f"chatcmpl-{i:04d}",
+            created=CREATED + i,
+            choices=[{"message": {"content": f"{i} " + "x" * 300}}],
+        )
         for i in range(300)
     ]
     data = "".join(line(r) + "\n" for r in records).encode()
@@ -672,7 +701,10 @@ def test_lone_surrogate_is_replaced_and_noted(tmp_path: Path) -> None:
 
 
 def test_escaped_surrogate_pair_is_a_normal_character(tmp_path: Path) -> None:
-    raw = '{"id": "e", "created": %d, "choices": [{"message": {"content": "ok \\ud83d\\ude00"}}]}' % CREATED
+    raw = (
+        f'{{"id": "e", "created": {CREATED}, '
+        '"choices": [{"message": {"content": "ok \\ud83d\\ude00"}}]}'
+    )
     parsed = parse(write(tmp_path / "a.jsonl", [raw]))
     row = parsed.records.row(0, named=True)
     assert row["response"] == "ok 😀"
@@ -680,7 +712,7 @@ def test_escaped_surrogate_pair_is_a_normal_character(tmp_path: Path) -> None:
 
 
 def test_lone_surrogate_in_an_otherwise_bad_line_is_still_rejected(tmp_path: Path) -> None:
-    raw = '{"created": %d, "choices": [{"message": {"content": "\\ud800"}}]}' % CREATED
+    raw = f'{{"created": {CREATED}, "choices": [{{"message": {{"content": "\\ud800"}}}}]}}'
     parsed = parse(write(tmp_path / "a.jsonl", [line(completion("a")), raw]))
     assert parsed.records["completion_id"].to_list() == ["a"]
     assert parsed.rejected["source_line"].to_list() == [2]
@@ -704,7 +736,11 @@ def test_messages_page_is_unwrapped(tmp_path: Path) -> None:
         {"id": "m0", "role": "system", "content": "sys"},
         {"id": "m1", "role": "user", "content": "first question"},
         {"id": "m2", "role": "assistant", "content": "answer"},
-        {"id": "m3", "role": "user", "content": [{"type": "text", "text": "second "}, {"type": "text", "text": "question"}]},
+        {
+            "id": "m3",
+            "role": "user",
+            "content": [{"type": "text", "text": "second "}, {"type": "text", "text": "question"}],
+        },
     ]
     page = {"object": "list", "data": data, "first_id": "m0", "last_id": "m3", "has_more": False}
     row = parse(write(tmp_path / "a.jsonl", [line(completion(messages=page))])).records.row(
@@ -753,7 +789,9 @@ def test_empty_string_content_is_not_null(tmp_path: Path) -> None:
 def test_metadata_null_or_absent(tmp_path: Path) -> None:
     absent = completion("absent")
     del absent["metadata"]
-    parsed = parse(write(tmp_path / "a.jsonl", [line(completion("null", metadata=None)), line(absent)]))
+    parsed = parse(
+        write(tmp_path / "a.jsonl", [line(completion("null", metadata=None)), line(absent)])
+    )
     assert parsed.rejected.height == 0
     assert parsed.records["metadata"].to_list() == ["{}", "{}"]
     assert parsed.records["user_type"].to_list() == [None, None]
@@ -770,7 +808,9 @@ def test_extra_unknown_fields_are_ignored(tmp_path: Path) -> None:
             "x": 1e308,
         }
     )
-    extra["choices"] = [dict(plain["choices"][0], content_filter_results={"hate": {"filtered": False}})]
+    extra["choices"] = [
+        dict(plain["choices"][0], content_filter_results={"hate": {"filtered": False}})
+    ]
     p1 = parse(write(tmp_path / "plain.jsonl", [line(plain)]), source_file="f.jsonl")
     p2 = parse(write(tmp_path / "extra.jsonl", [line(extra)]), source_file="f.jsonl")
     assert p2.rejected.height == 0

@@ -3,6 +3,7 @@ by hour, with global duplicate resolution, incremental re-sync and crash safety.
 
 from __future__ import annotations
 
+import gzip
 import json
 import os
 from datetime import UTC, datetime
@@ -89,8 +90,6 @@ def standard_folder(env: Env) -> dict[str, list[str]]:
         env.export / "b.jsonl",
         [rec("b1", 1, 30), "{not json", rec("b2", 2, 0), rec("b3", 2, 1)],
     )
-    import gzip
-
     sub = env.export / "2024" / "c.jsonl.gz"
     sub.parent.mkdir(parents=True, exist_ok=True)
     sub.write_bytes(gzip.compress((json.dumps(rec("c1", 3, 0)) + "\n").encode()))
@@ -419,38 +418,52 @@ def test_hour_digest_changes_when_a_duplicate_is_promoted(env: Env) -> None:
 # ---------------------------------------------------------------------------------------------
 
 
-def _failing_writer(monkeypatch: pytest.MonkeyPatch, fail_on: int) -> dict[str, int]:
-    real = local_source.atomic_write_parquet
+def _failing_writer(
+    monkeypatch: pytest.MonkeyPatch, fail_on: int, name: str = "atomic_write_parquet"
+) -> dict[str, int]:
+    """Make the ``fail_on``-th call of ``local_source.<name>`` raise, as a crash would."""
+    real = getattr(local_source, name)
     calls = {"n": 0}
 
-    def writer(path: Path, df: pl.DataFrame) -> None:
+    def writer(path: Path, data) -> None:
         calls["n"] += 1
         if calls["n"] == fail_on:
             raise OSError("simulated crash: disk full")
-        real(path, df)
+        real(path, data)
 
-    monkeypatch.setattr(local_source, "atomic_write_parquet", writer)
+    monkeypatch.setattr(local_source, name, writer)
     return calls
 
 
-@pytest.mark.parametrize("fail_on", [1, 2, 3, 5, 7, 8])
+@pytest.mark.parametrize(
+    ("name", "fail_on"),
+    [
+        ("atomic_write_parquet", 1),
+        ("atomic_write_parquet", 2),  # the brief's case: the second staging write fails
+        ("atomic_write_parquet", 3),
+        ("atomic_write_parquet", 6),
+        ("atomic_write_parquet", 9),  # 4 files = 8 staging writes, then the duplicate files
+        ("atomic_write_parquet", 10),
+        ("atomic_write_bytes", 1),  # the manifest
+    ],
+)
 def test_crash_during_first_sync_then_normal_sync_is_complete(
-    env: Env, monkeypatch: pytest.MonkeyPatch, fail_on: int
+    env: Env, monkeypatch: pytest.MonkeyPatch, name: str, fail_on: int
 ) -> None:
-    # 3 files: 6 staging writes, then duplicates (2 writes); call 8 is the last parquet write.
     expected = standard_folder(env)
     write_file(env.export / "d.jsonl", [rec("a1", 6)])  # a duplicate of a.jsonl's a1
     with monkeypatch.context() as m:
-        _failing_writer(m, fail_on)
+        calls = _failing_writer(m, fail_on, name)
         with pytest.raises(OSError, match="simulated crash"):
             env.staging().sync()
+        assert calls["n"] == fail_on
     result = env.staging().sync()
     staging = env.staging()
     frame = staging.read_hours(ALL_HOURS)
     assert ids_by_hour(frame) == expected
     assert frame["completion_id"].is_unique().all()
     assert result.duplicates == 1
-    assert result.hours[key(6)] == 1  # staged, but the loser is never read
+    assert key(6) not in result.hours  # only the loser was there: no usable record
     assert staging.read_hours([key(6)]).height == 0
     # stable afterwards
     assert env.staging().sync().files_parsed == []
@@ -504,9 +517,7 @@ def test_crash_mid_sync_leaves_the_previous_state_readable(
         assert staging.read_hours([k]).equals(before[k]), k
 
 
-def test_parallel_staging_gives_the_same_result(
-    env: Env, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_parallel_staging_gives_the_same_result(env: Env, monkeypatch: pytest.MonkeyPatch) -> None:
     expected = standard_folder(env)
     monkeypatch.setattr(local_source, "PARALLEL_MIN_BYTES", 0)
     staging = LocalStaging(

@@ -310,7 +310,27 @@ PLANES = [
     (0x0, 0xD7FF),  # anything below the surrogates
 ]
 SPECIALS = [KELVIN, DOTTED_I, "Σ", "ς", "ẞ", "ǅ", "Å", "’", "‘", "ﬁ", "\u0307"]
-TARGET_LENGTHS = [0, 1, 2, 28, 29, 30, 31, 48, 49, 50, 51, 499, 500, 501, 502, 999, 1000, 1001, 1002]
+TARGET_LENGTHS = [
+    0,
+    1,
+    2,
+    28,
+    29,
+    30,
+    31,
+    48,
+    49,
+    50,
+    51,
+    499,
+    500,
+    501,
+    502,
+    999,
+    1000,
+    1001,
+    1002,
+]
 
 
 def _mangle_case(rng: random.Random, phrase: str) -> str:
@@ -355,10 +375,7 @@ def random_texts(seed: int, n: int) -> list[str | None]:
         if rng.random() < 0.01:
             texts.append(None)
             continue
-        if rng.random() < 0.8:
-            target = rng.choice(TARGET_LENGTHS)
-        else:
-            target = rng.randint(0, 1200)
+        target = rng.choice(TARGET_LENGTHS) if rng.random() < 0.8 else rng.randint(0, 1200)
         parts: list[str] = []
         size = 0
         while size < target:

@@ -46,7 +46,9 @@ def md_table(df: pl.DataFrame, limit: int = 10, width: int = 80) -> str:
     return "\n".join(lines)
 
 
-def standard(df: pl.DataFrame, schema: dict[str, pl.DataType], preview_cols: list[str], partitions: list[str]) -> dict:
+def standard(
+    df: pl.DataFrame, schema: dict[str, pl.DataType], preview_cols: list[str], partitions: list[str]
+) -> dict:
     meta = {
         "dagster/row_count": df.height,
         "dagster/column_schema": column_schema(schema),

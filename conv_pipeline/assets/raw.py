@@ -1,6 +1,5 @@
 """``raw_completions``: the stored completions of each hour, as the source holds them."""
 
-
 import dagster as dg
 import polars as pl
 

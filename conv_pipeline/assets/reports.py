@@ -2,7 +2,6 @@
 ``$CONV_PIPELINE_DATA_DIR/reports/``, a row per report in the ``insight_reports`` table, and the
 report itself in the asset's metadata."""
 
-
 import json
 from datetime import UTC, datetime, timedelta
 
@@ -71,13 +70,17 @@ def _publish(store: DataStore, report: dict, kind: str, key: str) -> tuple[str, 
         INSIGHT_REPORTS,
     )
     path = (
-        store.hourly_report_table_path(key) if kind == "hourly" else store.daily_report_table_path(key)
+        store.hourly_report_table_path(key)
+        if kind == "hourly"
+        else store.daily_report_table_path(key)
     )
     atomic_write_parquet(path, row)
     return md, str(md_path)
 
 
-def _previous_totals(store: DataStore, kind: str, key: str, computed: dict[str, dict]) -> dict | None:
+def _previous_totals(
+    store: DataStore, kind: str, key: str, computed: dict[str, dict]
+) -> dict | None:
     if key in computed:
         return computed[key]
     _, json_path = store.report_paths(kind, key)
@@ -116,7 +119,9 @@ def build_report_assets(parts: Partitions, config: MonitoringConfig) -> list[dg.
     ) -> dg.MaterializeResult:
         store = pipeline.store
         keys = context.partition_keys
-        raw = _split(store.read_hours("raw_completions", keys, columns=TEXT_COLUMNS), "partition_key")
+        raw = _split(
+            store.read_hours("raw_completions", keys, columns=TEXT_COLUMNS), "partition_key"
+        )
         scored = _split(store.read_hours("scored_conversations", keys), "partition_key")
         issues = _split(store.read_hours("conversation_issues", keys), "partition_key")
         rejected = _rejected_by_key(store)

@@ -1,6 +1,5 @@
 """``scored_conversations`` and ``conversation_issues``: the seed's rubric and issue rules, vectorized."""
 
-
 import dagster as dg
 import polars as pl
 
@@ -54,16 +53,21 @@ def build_scoring_assets(parts: Partitions, config: MonitoringConfig) -> list[dg
         meta = standard(
             scored,
             SCORED_CONVERSATIONS,
-            ["completion_id", "quality_score", "quality_band", "response_length", "is_refusal", "user_type"],
+            [
+                "completion_id",
+                "quality_score",
+                "quality_band",
+                "response_length",
+                "is_refusal",
+                "user_type",
+            ],
             keys,
         )
         dist = quality_distribution(scored)
         meta.update(
             {
                 "average_quality": float(scored["quality_score"].mean()) if scored.height else None,
-                "quality_distribution": dg.MetadataValue.md(
-                    md_table(pl.DataFrame([dist]))
-                ),
+                "quality_distribution": dg.MetadataValue.md(md_table(pl.DataFrame([dist]))),
             }
         )
         return dg.MaterializeResult(

@@ -73,7 +73,9 @@ def schema_matches(
 def matches_upstream(
     asset_key: dg.AssetKey, scored: pl.DataFrame, raw_ids: pl.Series
 ) -> dg.AssetCheckResult:
-    missing = raw_ids.len() - scored.select(pl.col("completion_id").is_in(raw_ids.implode()).sum()).item()
+    missing = (
+        raw_ids.len() - scored.select(pl.col("completion_id").is_in(raw_ids.implode()).sum()).item()
+    )
     return dg.AssetCheckResult(
         check_name=MATCHES_UPSTREAM,
         asset_key=asset_key,

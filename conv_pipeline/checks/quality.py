@@ -57,7 +57,10 @@ def evaluate(
 ) -> list[dg.AssetCheckResult]:
     """``per_partition`` maps partition key -> report totals (``conversations`` and the metrics)."""
     min_n = config.pipeline_settings.min_conversations_for_alerts
-    rules = [(c.name, c.metric, c.threshold, c.triggered, c.text, dg.AssetCheckSeverity.ERROR) for c in _conditions(config, metrics)]
+    rules = [
+        (c.name, c.metric, c.threshold, c.triggered, c.text, dg.AssetCheckSeverity.ERROR)
+        for c in _conditions(config, metrics)
+    ]
     if target:
         t = config.pipeline_settings.quality_threshold
         rules.append(

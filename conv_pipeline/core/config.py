@@ -54,7 +54,12 @@ class AlertCondition(BaseModel):
                 f"alert condition {text!r} is not '<metric> <op> <number>' with a metric among "
                 f"{sorted(set(_METRICS))}"
             )
-        return cls(text=text.strip(), metric=_METRICS[m.group(1)], op=m.group(2), threshold=float(m.group(3)))
+        return cls(
+            text=text.strip(),
+            metric=_METRICS[m.group(1)],
+            op=m.group(2),
+            threshold=float(m.group(3)),
+        )
 
     @property
     def name(self) -> str:

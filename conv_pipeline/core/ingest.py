@@ -195,7 +195,9 @@ h AS (
     SELECT *,
         json_type(c[1]) AS t_content,
         json_type(c[4]) AS t_tool_calls,
-        len(roles) + 1 - list_position(list_reverse(roles), 'user') AS last_user_idx
+        len(roles) + 1 - list_position(list_reverse(roles), 'user') AS last_user_idx,
+        coalesce(nullif(list_position(roles, 'system'), 0), list_position(roles, 'developer'))
+            AS system_idx
     FROM g
 )
 SELECT
@@ -226,7 +228,7 @@ SELECT
         ELSE NULL
     END AS reason,
     CASE WHEN t_id = 'VARCHAR' THEN j_id ->> '$' END AS completion_id,
-    CAST(floor(created_num) AS BIGINT) AS created,
+    TRY_CAST(floor(created_num) AS BIGINT) AS created,
     CASE WHEN t_model IS NULL OR t_model = 'NULL' THEN NULL ELSE j_model ->> '$' END AS model,
     CASE WHEN t_metadata = 'OBJECT' THEN CAST(j_metadata AS VARCHAR) ELSE '{}' END AS metadata,
     md[1] AS user_type,
@@ -237,6 +239,9 @@ SELECT
     CASE WHEN t_messages IN ('ARRAY', 'OBJECT', 'VARCHAR')
          THEN CAST(j_messages AS VARCHAR) END AS messages,
     CASE WHEN t_messages = 'ARRAY' THEN len(roles) END AS n_messages,
+    CASE WHEN system_idx > 0
+         THEN content_text(j_messages -> ('$[' || (system_idx - 1) || '].content'))
+    END AS system_prompt,
     CASE WHEN list_position(roles, 'user') > 0
          THEN content_text(j_messages -> ('$[' || (last_user_idx - 1) || '].content'))
     END AS last_user_message,
@@ -268,7 +273,7 @@ def _repair_invalid(frame: pl.DataFrame) -> tuple[pl.DataFrame, list[tuple[int, 
             obj = json.loads(text)
         except (json.JSONDecodeError, RecursionError) as exc:
             reason = (
-                f"malformed JSON: {exc.msg} at column {exc.colno}"
+                f"malformed JSON: {exc.msg} (line column {exc.colno})"
                 if isinstance(exc, json.JSONDecodeError)
                 else "malformed JSON: nested too deeply"
             )
@@ -335,14 +340,23 @@ def parse_lines(
             pl.lit(source_file).alias("source_file"),
             pl.col("line_no").alias("source_line"),
         ).with_columns(
-            pl.col("created_at").dt.truncate("1h").dt.strftime(HOUR_KEY_FORMAT).alias("partition_key"),
+            pl.col("created_at")
+            .dt.truncate("1h")
+            .dt.strftime(HOUR_KEY_FORMAT)
+            .alias("partition_key"),
         ),
         RAW_COMPLETIONS,
     )
     bad = (
         parsed.filter(pl.col("reason").is_not_null())
         .select("line_no", "completion_id", "created", "reason")
-        .join(pl.concat([lines, repaired]) if repaired.height else lines, on="line_no", how="left")
+        .join(
+            pl.concat([lines.join(repaired, on="line_no", how="anti"), repaired])
+            if repaired.height
+            else lines,
+            on="line_no",
+            how="left",
+        )
     )
     rejected_frames = [
         bad.select(
@@ -407,7 +421,8 @@ def parse_export_file(path: Path, *, source_file: str, partition_start: datetime
             records=empty(RAW_COMPLETIONS),
             rejected=_rejects_frame(source_file, [(None, f"unreadable file: {exc}", "")]),
         )
-    total = frame.height
+    # A trailing newline leaves one empty piece after it that is not a line of the file.
+    total = frame.height - (1 if frame.height and frame["text"][-1] == "" else 0)
     nonblank = frame.filter(pl.col("text").str.strip_chars().str.len_bytes() > 0)
     # Lines already rejected for invalid UTF-8 were blanked; don't count them as blank.
     bad_lines = {p[0] for p in problems if p[0] is not None}
@@ -432,12 +447,7 @@ def parse_export_file(path: Path, *, source_file: str, partition_start: datetime
         rejected = pl.concat([rejected, _rejects_frame(source_file, problems)]).sort(
             "source_line", nulls_last=True
         )
-    # A trailing newline produces one empty "line" that is not a blank line in the file.
-    if frame.height and frame["text"][-1] == "":
-        blank -= 1
-    return ParsedFile(
-        records=records, rejected=rejected, lines=total, blank_lines=max(blank, 0)
-    )
+    return ParsedFile(records=records, rejected=rejected, lines=total, blank_lines=max(blank, 0))
 
 
 def is_export_file(path: Path) -> bool:

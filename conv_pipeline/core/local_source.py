@@ -30,7 +30,7 @@ from conv_pipeline.core.ingest import is_export_file, parse_export_file
 from conv_pipeline.core.schema import RAW_COMPLETIONS, REJECTED_RECORDS, conform, empty
 from conv_pipeline.core.storage import atomic_write_bytes, atomic_write_parquet
 
-MANIFEST_VERSION = 2
+MANIFEST_VERSION = 3
 # Files above this many bytes in total are parsed in a pool of worker processes.
 PARALLEL_MIN_BYTES = 64 * 1024 * 1024
 
@@ -53,13 +53,13 @@ def _file_id(rel: str) -> str:
     return hashlib.sha1(rel.encode("utf-8")).hexdigest()[:16]
 
 
-def _stage_one(
-    path: str, rel: str, staged: str, rejected: str, partition_start: datetime
-) -> dict:
+def _stage_one(path: str, rel: str, staged: str, rejected: str, partition_start: datetime) -> dict:
     parsed = parse_export_file(Path(path), source_file=rel, partition_start=partition_start)
     records = parsed.records.sort("created", "source_line")
     atomic_write_parquet(Path(staged), records)
-    atomic_write_parquet(Path(rejected), parsed.rejected.with_columns(pl.lit("local").alias("source")))
+    atomic_write_parquet(
+        Path(rejected), parsed.rejected.with_columns(pl.lit("local").alias("source"))
+    )
     hours = records.group_by("partition_key").len().rows() if records.height else []
     return {
         "hours": {k: int(n) for k, n in hours},
@@ -115,9 +115,10 @@ class LocalStaging:
             manifest = json.loads(self.manifest_path.read_text("utf-8"))
         except (FileNotFoundError, json.JSONDecodeError):
             return {"version": MANIFEST_VERSION, "files": {}, "duplicates": 0}
-        if manifest.get("version") != MANIFEST_VERSION or manifest.get(
-            "partition_start"
-        ) != self.partition_start.isoformat():
+        if (
+            manifest.get("version") != MANIFEST_VERSION
+            or manifest.get("partition_start") != self.partition_start.isoformat()
+        ):
             return {"version": MANIFEST_VERSION, "files": {}, "duplicates": 0}
         return manifest
 
@@ -130,7 +131,9 @@ class LocalStaging:
             )
         files = {}
         for path in sorted(self.export_dir.rglob("*")):
-            if is_export_file(path) and not any(p.startswith(".") for p in path.relative_to(self.export_dir).parts):
+            if is_export_file(path) and not any(
+                p.startswith(".") for p in path.relative_to(self.export_dir).parts
+            ):
                 files[path.relative_to(self.export_dir).as_posix()] = path
         return files
 
@@ -138,9 +141,25 @@ class LocalStaging:
         with self._lock():
             return self._sync()
 
+    def _referenced(self, known: dict[str, dict]) -> set[str]:
+        return {e["file_id"] for e in known.values()}
+
+    def _remove_orphans(self, known: dict[str, dict]) -> None:
+        """Delete staged/rejected files the manifest does not reference (left by a crash, or
+        superseded versions of a re-parsed file)."""
+        keep = self._referenced(known)
+        for folder in (self.staging_dir, self.rejected_dir):
+            if not folder.is_dir():
+                continue
+            for path in folder.glob("*.parquet"):
+                stem = path.name.removesuffix(".parquet")
+                if stem not in keep and stem not in ("duplicates", "_schema"):
+                    path.unlink(missing_ok=True)
+
     def _sync(self) -> SyncResult:
         manifest = self.load_manifest()
         known: dict[str, dict] = manifest["files"]
+        self._remove_orphans(known)
         result = SyncResult()
         current = self.list_files()
         todo: list[tuple[str, Path, dict]] = []
@@ -152,20 +171,22 @@ class LocalStaging:
                 continue
             todo.append((rel, path, fp))
         for rel in sorted(set(known) - set(current)):
-            entry = known.pop(rel)
-            result.changed_hours |= set(entry["hours"])
-            self._staged(entry["file_id"]).unlink(missing_ok=True)
-            self._rejected(entry["file_id"]).unlink(missing_ok=True)
+            result.changed_hours |= set(known.pop(rel)["hours"])
             result.files_removed.append(rel)
 
         if todo:
             self.rejected_dir.mkdir(parents=True, exist_ok=True)
+            # Every version of a file gets its own names: the previous version stays readable
+            # until the new manifest is committed, whatever happens in between.
+            versions = {
+                rel: _file_id(f"{rel}\0{fp['size']}\0{fp['mtime_ns']}") for rel, _, fp in todo
+            }
             jobs = [
                 (
                     str(path),
                     rel,
-                    str(self._staged(_file_id(rel))),
-                    str(self._rejected(_file_id(rel))),
+                    str(self._staged(versions[rel])),
+                    str(self._rejected(versions[rel])),
                     self.partition_start,
                 )
                 for rel, path, _ in todo
@@ -182,19 +203,24 @@ class LocalStaging:
                 if old:
                     result.changed_hours |= set(old["hours"])
                 result.changed_hours |= set(outcome["hours"])
-                known[rel] = {"file_id": _file_id(rel), **fp, **outcome}
+                known[rel] = {"file_id": versions[rel], **fp, **outcome}
                 result.files_parsed.append(rel)
 
         if todo or result.files_removed:
-            dup_hours, n_dups = self._resolve_duplicates(known)
-            result.changed_hours |= dup_hours
-            manifest["duplicates"] = n_dups
+            dup_hours = self._resolve_duplicates(known)
+            old_dups = manifest.get("dup_hours", {})
+            result.changed_hours |= {
+                h for h in set(dup_hours) | set(old_dups) if dup_hours.get(h) != old_dups.get(h)
+            }
+            manifest["dup_hours"] = dup_hours
             manifest["partition_start"] = self.partition_start.isoformat()
             manifest["version"] = MANIFEST_VERSION
             atomic_write_bytes(
                 self.manifest_path, json.dumps(manifest, indent=1, sort_keys=True).encode("utf-8")
             )
+            self._remove_orphans(known)
 
+        dup_hours = manifest.get("dup_hours", {})
         result.files = len(known)
         contributions: dict[str, list] = {}
         for rel, entry in sorted(known.items()):
@@ -202,29 +228,32 @@ class LocalStaging:
             result.rejected += entry["rejected"]
             for key, n in entry["hours"].items():
                 result.hours[key] = result.hours.get(key, 0) + n
-                contributions.setdefault(key, []).append(
-                    (rel, entry["size"], entry["mtime_ns"], n)
-                )
-        result.hour_digests = {
-            key: hashlib.sha1(json.dumps(parts).encode()).hexdigest()[:16]
-            for key, parts in contributions.items()
-        }
-        result.duplicates = manifest.get("duplicates", 0)
+                contributions.setdefault(key, []).append((rel, entry["size"], entry["mtime_ns"], n))
+        for key, (losers, _) in dup_hours.items():
+            result.duplicates += losers
+            result.hours[key] = result.hours.get(key, 0) - losers
+        result.records -= result.duplicates
         result.rejected += result.duplicates
+        result.hours = {k: n for k, n in result.hours.items() if n > 0}
+        result.hour_digests = {
+            key: hashlib.sha1(json.dumps([parts, dup_hours.get(key)]).encode()).hexdigest()[:16]
+            for key, parts in contributions.items()
+            if key in result.hours
+        }
         result.fingerprint = hashlib.sha1(
-            json.dumps(
-                sorted((k, v["size"], v["mtime_ns"]) for k, v in known.items())
-            ).encode()
+            json.dumps(sorted((k, v["size"], v["mtime_ns"]) for k, v in known.items())).encode()
         ).hexdigest()[:16]
         return result
 
-    def _resolve_duplicates(self, known: dict[str, dict]) -> tuple[set[str], int]:
+    def _resolve_duplicates(self, known: dict[str, dict]) -> dict[str, list]:
+        """Write the losers of duplicate ids; return per hour ``[losers, digest of the hour's
+        duplicate state]`` for the hours that hold any duplicated id."""
         staged = [self._staged(e["file_id"]) for e in known.values() if e["records"]]
         dup_path = self.rejected_dir / "duplicates.parquet"
         if not staged:
             atomic_write_parquet(self.duplicates_path, _DUP_EMPTY)
             atomic_write_parquet(dup_path, empty(REJECTED_RECORDS))
-            return set(), 0
+            return {}
         ids = (
             pl.scan_parquet(staged)
             .select("completion_id", "source_file", "source_line", "partition_key")
@@ -233,20 +262,20 @@ class LocalStaging:
             .collect()
         )
         firsts = ids.group_by("completion_id", maintain_order=True).first()
-        losers = (
-            ids.join(
-                firsts.select(
-                    "completion_id",
-                    pl.col("source_file").alias("first_file"),
-                    pl.col("source_line").alias("first_line"),
-                ),
-                on="completion_id",
-            )
-            .filter(
+        marked = ids.join(
+            firsts.select(
+                "completion_id",
+                pl.col("source_file").alias("first_file"),
+                pl.col("source_line").alias("first_line"),
+            ),
+            on="completion_id",
+        ).with_columns(
+            (
                 (pl.col("source_file") != pl.col("first_file"))
                 | (pl.col("source_line") != pl.col("first_line"))
-            )
+            ).alias("loser")
         )
+        losers = marked.filter(pl.col("loser"))
         atomic_write_parquet(
             self.duplicates_path, losers.select("source_file", "source_line", "completion_id")
         )
@@ -265,7 +294,16 @@ class LocalStaging:
                 REJECTED_RECORDS,
             ),
         )
-        return set(ids["partition_key"].to_list()), losers.height
+        out: dict[str, list] = {}
+        for (key,), group in marked.sort("source_file", "source_line").group_by(
+            "partition_key", maintain_order=True
+        ):
+            state = group.select("completion_id", "source_file", "source_line", "loser").rows()
+            out[key] = [
+                int(group["loser"].sum()),
+                hashlib.sha1(json.dumps(state).encode()).hexdigest()[:16],
+            ]
+        return out
 
     def read_hours(self, partition_keys: Iterable[str]) -> pl.DataFrame:
         keys = sorted(set(partition_keys))

@@ -279,7 +279,9 @@ def recommend(
     if rates.get("refusal", 0) > 0.05:
         add("prompt_optimization", "high", f"{rates['refusal']:.1%} of answers are refusals")
     variants = [
-        r for r in segments.get("prompt_variant", []) if r["conversations"] >= s.segment_min_conversations
+        r
+        for r in segments.get("prompt_variant", [])
+        if r["conversations"] >= s.segment_min_conversations
     ]
     if len(variants) >= 2:
         best = max(variants, key=lambda r: r["average_quality"])
@@ -463,7 +465,9 @@ def render_markdown(report: dict) -> str:
         "|---|---|---|---|",
     ]
     for a in report["alerts"]:
-        status = ("🔴 " if a["severity"] == "ERROR" else "🟡 ") + "triggered" if a["triggered"] else "ok"
+        status = (
+            ("🔴 " if a["severity"] == "ERROR" else "🟡 ") + "triggered" if a["triggered"] else "ok"
+        )
         lines.append(f"| {a['check']} | `{a['condition']}` | {_fmt(a['value'])} | {status} |")
     lines += ["", "## Recommended actions", ""]
     if report["recommended_actions"]:
@@ -476,7 +480,9 @@ def render_markdown(report: dict) -> str:
     if change:
         lines += ["| metric | previous | current | change |", "|---|---|---|---|"]
         for k, v in change.items():
-            lines.append(f"| {k} | {_fmt(v['previous'])} | {_fmt(v['current'])} | {_fmt(v['change'])} |")
+            lines.append(
+                f"| {k} | {_fmt(v['previous'])} | {_fmt(v['current'])} | {_fmt(v['change'])} |"
+            )
     else:
         lines.append("No previous window with data to compare with.")
     d = report["quality_distribution"]
@@ -514,7 +520,10 @@ def render_markdown(report: dict) -> str:
                 f"{_fmt(r['avg_response_length'])} | {top or '–'} |"
             )
     lines += ["", "## Worst examples", ""]
-    lines += ["| completion id | score | issues | segment | user asked | answer |", "|---|---|---|---|---|---|"]
+    lines += [
+        "| completion id | score | issues | segment | user asked | answer |",
+        "|---|---|---|---|---|---|",
+    ]
     for w in report["worst_examples"]:
         lines.append(
             f"| `{w['completion_id']}` | {_fmt(w['quality_score'])} | {', '.join(w['issues']) or '–'} | "
@@ -535,9 +544,8 @@ def partition_metrics(
         pl.col("is_error").mean().alias("error_rate"),
     )
     if issues is not None:
-        flagged = (
-            issues.group_by("partition_key")
-            .agg(pl.col("completion_id").n_unique().alias("_flagged"))
+        flagged = issues.group_by("partition_key").agg(
+            pl.col("completion_id").n_unique().alias("_flagged")
         )
         agg = agg.join(flagged, on="partition_key", how="left").with_columns(
             (pl.col("_flagged").fill_null(0) / pl.col("conversations")).alias("quality_issue_rate")

@@ -112,7 +112,9 @@ def _check_args(n: int, start: datetime, hours: int) -> None:
     if hours < 1:
         raise ValueError(f"hours must be >= 1, got {hours}")
     if start.tzinfo is None:
-        raise ValueError("start must be timezone-aware (UTC), e.g. datetime(2025, 3, 3, tzinfo=UTC)")
+        raise ValueError(
+            "start must be timezone-aware (UTC), e.g. datetime(2025, 3, 3, tzinfo=UTC)"
+        )
 
 
 def iter_sample_records(
@@ -308,7 +310,10 @@ _WINDOW_TRAFFIC = 1.25  # invoice day: extra billing traffic during the degraded
 _SCENARIO_ORDER = ("customer_support", "sales_inquiry", "onboarding", "billing_support")
 _SCENARIO_CUM = tuple(itertools.accumulate((0.32, 0.20, 0.20, 0.28)))
 _SCENARIO_CUM_WINDOW = tuple(itertools.accumulate((0.20, 0.13, 0.12, 0.55)))
-_V2_SHARE, _V2_SHARE_WINDOW = 0.5, 0.85  # billing's v2 rollout is pushed to most users in the window
+_V2_SHARE, _V2_SHARE_WINDOW = (
+    0.5,
+    0.85,
+)  # billing's v2 rollout is pushed to most users in the window
 
 _TURNS = (1, 2, 3, 4)
 _TURNS_CUM = tuple(itertools.accumulate((0.80, 0.11, 0.06, 0.03)))
@@ -319,15 +324,16 @@ _KINDS = (
     "unicode", "tool_call", "length", "content_filter", "refusal",
 )  # fmt: skip
 _KINDS_CUM = tuple(
-    itertools.accumulate(
-        (0.655, 0.08, 0.025, 0.03, 0.025, 0.04, 0.03, 0.06, 0.02, 0.015, 0.02)
-    )
+    itertools.accumulate((0.655, 0.08, 0.025, 0.03, 0.025, 0.04, 0.03, 0.06, 0.02, 0.015, 0.02))
 )
 # What the degraded segment answers inside the window.
 _DEG_KINDS = ("curt", "refusal", "evasive", "good")
 _DEG_KINDS_CUM = tuple(itertools.accumulate((0.64, 0.12, 0.14, 0.10)))
 
-_FINGERPRINTS = {MODELS[0]: ("fp_ded0d14823", "fp_b705f0c291"), MODELS[1]: ("fp_06737a9306", "fp_b8bc95a0ac")}
+_FINGERPRINTS = {
+    MODELS[0]: ("fp_ded0d14823", "fp_b705f0c291"),
+    MODELS[1]: ("fp_06737a9306", "fp_b8bc95a0ac"),
+}
 _CHANNELS = ("web", "web", "web", "mobile", "mobile", "api")
 _REGIONS = ("eastus", "eastus", "eastus2", "westeurope", "westeurope", "swedencentral", "japaneast")
 
@@ -405,10 +411,9 @@ class _Generator:
         heap: list[tuple[int, int, _Conv]] = []
         seq = itertools.count()
         for t in self._slots(n):
-            if heap and heap[0][0] <= t:
-                conv = heapq.heappop(heap)[2]
-            else:
-                conv = self._new_conversation(t)
+            # A conversation whose next turn is due takes this slot; otherwise a new one starts.
+            due = heap and heap[0][0] <= t
+            conv = heapq.heappop(heap)[2] if due else self._new_conversation(t)
             record = self._completion(conv, t)
             if conv.turns_left > 0:
                 heapq.heappush(heap, (conv.due, next(seq), conv))
@@ -418,7 +423,9 @@ class _Generator:
         rng = self.rng
         in_window = self.lo <= t < self.hi
         pools = self.pools[_pick(rng, _SCENARIO_CUM_WINDOW if in_window else _SCENARIO_CUM)]
-        share = _V2_SHARE_WINDOW if in_window and pools.user_type == "billing_support" else _V2_SHARE
+        share = (
+            _V2_SHARE_WINDOW if in_window and pools.user_type == "billing_support" else _V2_SHARE
+        )
         return _Conv(
             cid=f"conv_{rng.getrandbits(48):012x}",
             pools=pools,
@@ -446,6 +453,7 @@ class _Generator:
         user: str | None = None
         completion_tokens = 0
 
+        unit: _Unit | None = None  # the topic of this turn: its prompt and matching answers
         if conv.tool_answer is not None:
             kind = "tool_answer"
             content = conv.tool_answer
@@ -453,25 +461,42 @@ class _Generator:
             kind = _KINDS[_pick(rng, _KINDS_CUM)]
             if kind == "tool_call" and (not pools.flows or conv.turn > 1):
                 kind = "good"
+            if kind == "unicode" and conv.turn > 1:
+                kind = "good"
             if kind == "refusal":
                 user = rng.choice(pools.refusal_prompts)
             elif kind == "content_filter":
                 user = rng.choice(pools.filtered_prompts)
-            elif kind == "unicode" and conv.turn == 1 and rng.random() < 0.6:
-                user, content = rng.choice(pools.unicode_pairs)
+            elif kind == "tool_call":
+                user, tool_calls, result, conv.tool_answer = self._tool_call(pools)
+            elif kind == "unicode":
+                if rng.random() < 0.5:
+                    user, content = rng.choice(pools.unicode_pairs)
+                else:
+                    unit = rng.choice(pools.unicode_units)
+                    user, content = rng.choice(unit.prompts), rng.choice(unit.unicode)
             elif conv.turn == 1:
-                user = rng.choice(pools.prompts)
+                long_form = kind in ("detailed", "too_long", "length")
+                unit = rng.choice(pools.broad_units if long_form else pools.units)
+                user = rng.choice(unit.prompts)
             elif conv.last_kind == "length":
                 user = rng.choice(_CONTINUE_PROMPTS)
+                if kind == "good":
+                    kind = "detailed"
             else:
-                user = rng.choice(pools.followups)
+                unit = rng.choice(pools.follow_units)
+                user = unit.prompts[0]
         if degraded:
-            kind = _DEG_KINDS[_pick(rng, _DEG_KINDS_CUM)]
-            content = None
+            deg_kind = _DEG_KINDS[_pick(rng, _DEG_KINDS_CUM)]
+            if deg_kind != "good":
+                kind, content, tool_calls, conv.tool_answer = deg_kind, None, None, None
 
         if content is not None:
             pass
-        elif kind in ("good", "detailed", "too_long", "short", "unsure", "plain", "unicode"):
+        elif kind in ("good", "short", "unsure", "plain"):
+            own = getattr(unit, kind) if unit is not None else ()
+            content = rng.choice(own or getattr(pools, f"{kind}_any"))
+        elif kind in ("detailed", "too_long"):
             content = rng.choice(getattr(pools, kind))
         elif kind == "curt":
             content = rng.choice(_DEGRADED_CURT)
@@ -489,7 +514,6 @@ class _Generator:
             refusal = rng.choice(_REFUSALS)
             completion_tokens = len(refusal) // 4 + 1
         elif kind == "tool_call":
-            tool_calls, result, conv.tool_answer = self._tool_call(pools)
             finish = "tool_calls"
             completion_tokens = 12 + len(tool_calls[0]["function"]["arguments"]) // 4
 
@@ -588,8 +612,9 @@ class _Generator:
             "messages": messages,
         }
 
-    def _tool_call(self, pools: _Pools) -> tuple[list[dict], str, str]:
-        """A tool call, the tool's result and the answer the model gives once it has the result."""
+    def _tool_call(self, pools: _Pools) -> tuple[str, list[dict], str, str]:
+        """A user question, the tool call it triggers, the tool's result and the answer the model
+        gives once it has the result (all from one flow, with the same filled-in values)."""
         rng = self.rng
         flow = rng.choice(pools.flows)
         fill: dict[str, str] = {}
@@ -601,13 +626,17 @@ class _Generator:
             else:
                 fill[slot] = value
         args = {k: v.format(**fill) for k, v in flow["args"].items()}
-        result = {k: v.format(**fill) if isinstance(v, str) else v for k, v in flow["result"].items()}
+        result = {
+            k: v.format(**fill) if isinstance(v, str) else v for k, v in flow["result"].items()
+        }
         call = {
             "id": f"call_{rng.getrandbits(96):024x}",
             "type": "function",
             "function": {"name": flow["name"], "arguments": json.dumps(args)},
         }
-        return [call], json.dumps(result, ensure_ascii=False), flow["answer"].format(**fill)
+        user = rng.choice(flow["ask"]).format(**fill)
+        answer = flow["answer"].format(**fill)
+        return user, [call], json.dumps(result, ensure_ascii=False), answer
 
 
 # ---- text pools ----------------------------------------------------------------------------------
@@ -630,20 +659,34 @@ def _has(text: str, words: tuple[str, ...]) -> bool:
 
 
 @dataclass(frozen=True)
+class _Unit:
+    """One topic with its slots filled: prompts that ask it and answers that fit, by quality."""
+
+    prompts: tuple[str, ...]
+    good: tuple[str, ...]
+    plain: tuple[str, ...] = ()
+    unsure: tuple[str, ...] = ()
+    short: tuple[str, ...] = ()
+    unicode: tuple[str, ...] = ()
+    broad: bool = False  # a broad question that a long step-by-step answer fits
+
+
+@dataclass(frozen=True)
 class _Pools:
     user_type: str
     category: str
     system: dict[str, str]
-    prompts: tuple[str, ...]
-    followups: tuple[str, ...]
-    good: tuple[str, ...]
+    units: tuple[_Unit, ...]
+    broad_units: tuple[_Unit, ...]
+    unicode_units: tuple[_Unit, ...]
+    follow_units: tuple[_Unit, ...]
     detailed: tuple[str, ...]
     too_long: tuple[str, ...]
     cut: tuple[str, ...]
-    short: tuple[str, ...]
-    unsure: tuple[str, ...]
-    plain: tuple[str, ...]
-    unicode: tuple[str, ...]
+    good_any: tuple[str, ...]
+    short_any: tuple[str, ...]
+    unsure_any: tuple[str, ...]
+    plain_any: tuple[str, ...]
     unicode_pairs: tuple[tuple[str, str], ...]
     refusal_prompts: tuple[str, ...]
     filtered_prompts: tuple[str, ...]
@@ -652,19 +695,53 @@ class _Pools:
     flows: tuple[dict, ...]
 
 
-def _expand(templates, fill: dict[str, tuple[str, ...]], limit: int = 12) -> tuple[str, ...]:
-    """Every template with its ``{slots}`` filled (at most ``limit`` variants per template)."""
-    out: list[str] = []
-    for tpl in templates:
-        slots = sorted({name for _, name, _, _ in _FORMATTER.parse(tpl) if name})
-        combos = itertools.product(*(fill[s] for s in slots))
-        for values in itertools.islice(combos, limit):
-            out.append(tpl.format(**dict(zip(slots, values, strict=True))))
-    return tuple(dict.fromkeys(out))
+def _slots(text: str) -> set[str]:
+    return {name for _, name, _, _ in _FORMATTER.parse(text) if name}
 
 
-def _numbered(steps) -> str:
-    return "\n".join(f"{i}. {s}" for i, s in enumerate(steps, start=1))
+def _good(bodies) -> tuple[str, ...]:
+    """Opener + body + closer combinations that score as good: 50–500 chars, helpful, courteous."""
+    out = [f"{o} {b} {c}".strip() for b in bodies for o in _OPENERS for c in _CLOSERS]
+    return tuple(
+        a for a in dict.fromkeys(out)
+        if 50 <= len(a) <= 500 and _has(a, _HELPFUL) and _has(a, _COURTESY) and not _has(a, _NEGATIVE)
+    )  # fmt: skip
+
+
+def _plain(texts) -> tuple[str, ...]:
+    bad = _HELPFUL + _COURTESY + _NEGATIVE
+    return tuple(a for a in texts if 50 <= len(a) <= 500 and not _has(a, bad))
+
+
+def _units(topics, fill: dict, rng: random.Random, per_topic: int = 3) -> list[_Unit]:
+    """Each topic with up to ``per_topic`` consistent fillings of its ``{slots}``."""
+    units = []
+    for topic in topics:
+        texts = [
+            t
+            for key in ("ask", "good", "plain", "unsure", "short", "uni")
+            for t in topic.get(key, ())
+        ]
+        slots = sorted(set().union(*map(_slots, texts)))
+        combos = list(itertools.product(*(fill[s] for s in slots)))
+        for combo in rng.sample(combos, min(per_topic, len(combos))):
+            values = dict(zip(slots, combo, strict=True))
+
+            def fmt(key, values=values, topic=topic):
+                return tuple(t.format(**values) for t in topic.get(key, ()))
+
+            units.append(
+                _Unit(
+                    prompts=fmt("ask"),
+                    good=_good(fmt("good")),
+                    plain=_plain(fmt("plain")),
+                    unsure=tuple(a for a in fmt("unsure") if _has(a, _NEGATIVE)),
+                    short=tuple(a for a in fmt("short") if 0 < len(a) < 50),
+                    unicode=tuple(a for a in fmt("uni") if not a.isascii()),
+                    broad=topic.get("broad", False),
+                )
+            )
+    return units
 
 
 def _cut_mid_sentence(text: str, rng: random.Random) -> str:
@@ -676,17 +753,16 @@ def _cut_mid_sentence(text: str, rng: random.Random) -> str:
     return text[:idx]
 
 
+def _numbered(steps) -> str:
+    return "\n".join(f"{i}. {s}" for i, s in enumerate(steps, start=1))
+
+
 def _build(user_type: str, d: dict) -> _Pools:
     rng = random.Random(f"sample-pools-{user_type}")  # a str seed is stable across processes
-    fill = d["fill"]
-    bodies = _expand(d["bodies"], fill)
-    good = [
-        f"{o} {b} {c}".strip() for o in _OPENERS for b in bodies for c in _CLOSERS
+    units = _units(d["topics"], d["fill"], rng)
+    follow = [
+        _Unit(prompts=(q,), good=_good((g,)), plain=_plain((p,))) for q, g, p in d["followups"]
     ]
-    good = [
-        a for a in good
-        if 50 <= len(a) <= 500 and _has(a, _HELPFUL) and _has(a, _COURTESY) and not _has(a, _NEGATIVE)
-    ]  # fmt: skip
     detailed, too_long = [], []
     steps, notes = d["steps"], d["notes"]
     for _ in range(120):
@@ -701,40 +777,39 @@ def _build(user_type: str, d: dict) -> _Pools:
         if len(text) > 1000:
             too_long.append(text)
     too_long = list(dict.fromkeys(too_long))
-    cut = [_cut_mid_sentence(t, rng) for t in too_long]
-    plain = [a for a in _expand(d["plain"], fill) if 50 <= len(a) <= 500]
-    plain = [a for a in plain if not _has(a, _HELPFUL + _COURTESY + _NEGATIVE)]
-    short = [a for a in (*d["short"], *_SHORT_COMMON) if 0 < len(a) < 50]
-    unsure = [a for a in _expand(d["unsure"], fill) if _has(a, _NEGATIVE)]
-    pairs = tuple(d["unicode_pairs"])
-    unicode = [a for a in (*d["unicode"], *(a for _, a in pairs)) if not a.isascii()]
     pools = _Pools(
         user_type=user_type,
         category=d["category"],
         system=d["system"],
-        prompts=_expand(d["prompts"], fill, limit=4),
-        followups=tuple(d["followups"]),
-        good=tuple(dict.fromkeys(good)),
+        units=tuple(units),
+        broad_units=tuple(u for u in units if u.broad),
+        unicode_units=tuple(u for u in units if u.unicode),
+        follow_units=tuple(follow),
         detailed=tuple(dict.fromkeys(detailed)),
         too_long=tuple(too_long),
-        cut=tuple(cut),
-        short=tuple(short),
-        unsure=tuple(unsure),
-        plain=tuple(plain),
-        unicode=tuple(unicode),
-        unicode_pairs=pairs,
+        cut=tuple(_cut_mid_sentence(t, rng) for t in too_long),
+        good_any=tuple(a for u in follow for a in u.good),
+        short_any=tuple(a for a in (*d["short_any"], *_SHORT_COMMON) if 0 < len(a) < 50),
+        unsure_any=tuple(a for a in d["unsure_any"] if _has(a, _NEGATIVE)),
+        plain_any=_plain(d["plain_any"]),
+        unicode_pairs=tuple(d["unicode_pairs"]),
         refusal_prompts=tuple(d["refusal_prompts"]),
         filtered_prompts=tuple(d["filtered_prompts"]),
         tools=d.get("tools"),
         tool_tokens=len(json.dumps(d.get("tools"))) // 4,
         flows=tuple(d.get("flows", ())),
     )
-    for name in ("prompts", "followups", "good", "detailed", "too_long", "cut", "short"):
-        if len(getattr(pools, name)) < 3:
+    for name in ("units", "broad_units", "unicode_units", "follow_units", "detailed", "too_long"):
+        if len(getattr(pools, name)) < 2:
             raise AssertionError(f"sample pool {user_type}.{name} is too small")
-    for name in ("unsure", "plain", "unicode", "refusal_prompts", "filtered_prompts"):
+    for name in ("short_any", "unsure_any", "plain_any", "refusal_prompts", "filtered_prompts"):
         if not getattr(pools, name):
             raise AssertionError(f"sample pool {user_type}.{name} is empty")
+    for unit in (*units, *follow):
+        if not unit.prompts or not unit.good:
+            raise AssertionError(
+                f"sample topic without a good answer in {user_type}: {unit.prompts}"
+            )
     return pools
 
 
@@ -832,18 +907,6 @@ _SCENARIOS["customer_support"] = {
         "v2": "You are a helpful technical support assistant. Ask for the product version and the "
         "exact error when they are missing, and give numbered steps.",
     },
-    "prompts": (
-        "My application keeps crashing when I try to upload files larger than {size}.",
-        "Uploads of files over {size} fail at 99% with 'Network error'. What can I do?",
-        "The desktop app freezes on startup since the {version} update.",
-        "I get error {code} when I try to sync my workspace.",
-        "Password reset emails never arrive. I've already checked spam.",
-        "The dashboard has been loading forever for the last hour. Is something down in {region}?",
-        "Two-factor codes from my authenticator app are always rejected.",
-        "Our API calls started returning 429 Too Many Requests this morning.",
-        "CSV exports are missing the last column when I open them in Excel.",
-        "The mobile app logs me out every few minutes on {device}.",
-    ),
     "fill": {
         "size": ("100MB", "250 MB", "1GB", "2 GB"),
         "version": ("4.2", "4.2.1", "5.0"),
@@ -851,33 +914,6 @@ _SCENARIOS["customer_support"] = {
         "region": ("Europe", "US East", "Japan"),
         "device": ("Android 14", "an iPhone 15", "my iPad"),
     },
-    "followups": (
-        "That didn't work, it still fails at the same point.",
-        "Thanks, that fixed it! Can I do the same from the command line?",
-        "Where do I find the log file you mentioned?",
-        "I'm on Windows 11 with the latest updates, if that matters.",
-        "It works for small files now, but the big ones still fail.",
-        "Is there a way to get notified when the outage is over?",
-    ),
-    "bodies": (
-        "Uploads over {size} are sent in chunks, so a crash there usually points to the chunk "
-        "cache. I recommend clearing it under Settings > Storage and retrying; if it still fails, "
-        "the upload log will show the failing step.",
-        "This is a known issue in version {version}. The solution is to update to the latest "
-        "release from the Downloads page, which fixes the crash on startup.",
-        "Error {code} means the sync token expired. Sign out, sign back in and run the sync "
-        "again; that step refreshes the token.",
-        "Reset emails are often held by corporate mail filters. I suggest adding "
-        "no-reply@contoso.com to your allow list and requesting a new link (valid for 30 minutes).",
-        "A 429 means you hit the rate limit of your plan. I recommend retries with exponential "
-        "backoff and spreading batch jobs over the hour; our API guide has an example.",
-        "Rejected 2FA codes are almost always a clock problem. Turn on automatic time on your "
-        "phone, then try a fresh code; that solves it in most cases.",
-        "The missing column comes from a delimiter mismatch. In the export dialog choose 'Comma' "
-        "instead of 'Auto', which is the recommended setting for Excel.",
-        "Frequent logouts on {device} usually mean battery optimization closes the app. Exclude "
-        "the app from battery saving, then sign in again; that should help.",
-    ),
     "intros": (
         "Here is a step-by-step guide to fix this:",
         "Let's work through it step by step:",
@@ -911,41 +947,6 @@ _SCENARIOS["customer_support"] = {
         "when an incident affecting your region starts and when it is resolved.",
         "Note that version 4.x stops receiving security updates at the end of the year, so "
         "planning the upgrade to 5.0 now will save you trouble later.",
-    ),
-    "plain": (
-        "Files larger than {size} are uploaded in chunks. Crashes at that size usually come from "
-        "the local cache, which can be cleared under Settings > Storage.",
-        "Version {version} had a bug in the startup check. The current release fixes it and can "
-        "be installed over the existing one without losing settings.",
-        "Error {code} appears when the sync token has expired. Signing out and back in issues a "
-        "new token and the sync resumes where it stopped.",
-        "The rate limit resets every minute. Requests above the limit of your plan get a 429 "
-        "response with a Retry-After header that says when to try again.",
-        "Authenticator codes depend on the phone clock. If it drifts by more than 30 seconds, "
-        "codes are rejected until the time is corrected.",
-    ),
-    "short": (
-        "Clear the cache and retry.",
-        "Update to the latest version.",
-        "It's a known bug.",
-        "Try another network.",
-        "Check the status page.",
-        "Reinstall the app.",
-    ),
-    "unsure": (
-        "I don't know what causes error {code} in this case. It isn't documented in the knowledge "
-        "base I have access to.",
-        "Sorry, I cannot access your device logs from here, so I can't tell why the app crashes "
-        "on {device}.",
-        "I don't know whether there is an outage in {region} right now; the status page has the "
-        "current information.",
-        "I'm unable to help with the on-premises edition, it's handled by a separate team.",
-    ),
-    "unicode": (
-        "Happy to help! 🚀 Step 1: update to the latest version. Step 2: clear the cache under "
-        "Settings > Storage. Step 3: retry the upload. That fixes it for most users ✅",
-        "Thanks, Zoë! The crash you see on the café Wi‑Fi comes from the captive portal dropping "
-        "long uploads. I recommend retrying on a trusted network — it should work fine there.",
     ),
     "unicode_pairs": (
         (
@@ -992,12 +993,18 @@ def _tool(name: str, description: str, **params: str) -> dict:
 
 
 _SCENARIOS["customer_support"]["tools"] = [
-    _tool("get_service_status", "Current status of the service in a region.", region="Azure region"),
+    _tool(
+        "get_service_status", "Current status of the service in a region.", region="Azure region"
+    ),
     _tool("lookup_ticket", "Look up a support ticket by id.", ticket_id="Ticket id, e.g. T-1042"),
 ]
 _SCENARIOS["customer_support"]["flows"] = (
     {
         "name": "get_service_status",
+        "ask": (
+            "Uploads keep failing for everyone in our {region} office since this morning. Is "
+            "something wrong on your side?",
+        ),
         "fill": {"region": ("westeurope", "eastus", "japaneast"), "since": ("08:12", "13:40")},
         "args": {"region": "{region}"},
         "result": {
@@ -1012,6 +1019,7 @@ _SCENARIOS["customer_support"]["flows"] = (
     },
     {
         "name": "get_service_status",
+        "ask": ("Is the service down in {region}? Nothing loads for me.",),
         "fill": {"region": ("westeurope", "eastus2", "swedencentral")},
         "args": {"region": "{region}"},
         "result": {"region": "{region}", "status": "operational", "open_incidents": 0},
@@ -1021,6 +1029,10 @@ _SCENARIOS["customer_support"]["flows"] = (
     },
     {
         "name": "lookup_ticket",
+        "ask": (
+            "Any update on my ticket T-{ticket}? It's been two days.",
+            "What's the status of support ticket T-{ticket}?",
+        ),
         "fill": {
             "ticket": ("1042", "2210", "3187", "4471"),
             "state": ("in progress", "waiting for customer"),
@@ -1046,46 +1058,7 @@ _SCENARIOS["sales_inquiry"] = {
         "v2": "You are a knowledgeable sales assistant. Be concise, compare plans in a short list "
         "and mention the free trial.",
     },
-    "prompts": (
-        "What are the key differences between your premium and enterprise plans?",
-        "How much would the {plan} plan cost for {seats} users?",
-        "Do you offer discounts for nonprofits or schools?",
-        "Is there a free trial of the {plan} plan, and do I need a credit card for it?",
-        "Does the enterprise plan include SSO and audit logs?",
-        "Can we pay annually by invoice instead of by card?",
-        "We're a team of {seats}. Which plan would you recommend?",
-        "Do you have a data center in the EU? We need data residency for GDPR.",
-        "What's your uptime SLA on the {plan} plan?",
-        "Can I switch from monthly to annual billing later without losing data?",
-    ),
     "fill": {"plan": ("Premium", "Enterprise", "Team"), "seats": ("5", "25", "120", "400")},
-    "followups": (
-        "And if we add more users later in the year?",
-        "Can you send that as a quote I can forward to finance?",
-        "How does that compare with what your competitors offer?",
-        "Is the price per user per month or per year?",
-        "Great, how do I start the trial?",
-        "Do you support SCIM provisioning on that plan too?",
-    ),
-    "bodies": (
-        "Premium covers most teams: unlimited projects, 1 TB storage and priority support. "
-        "Enterprise adds SSO, audit logs, a 99.95% SLA and a named account manager. I'd recommend "
-        "Enterprise if you need compliance reporting.",
-        "Premium is $24 per user per month on annual billing ($29 monthly) and Enterprise is $39. "
-        "For {seats} users I suggest starting with the 30-day trial to confirm the fit.",
-        "Yes, registered nonprofits and schools get 40% off. Our pricing guide explains how to "
-        "apply; approval usually takes two business days.",
-        "The {plan} trial lasts 30 days and needs no credit card. I recommend inviting your team "
-        "during the trial so you can evaluate the collaboration features together.",
-        "SSO (SAML and OIDC) and audit logs are included in Enterprise. If you only need SSO, the "
-        "Premium add-on is a cheaper solution.",
-        "Annual plans can be paid by invoice with 30-day terms. I'd suggest requesting a quote "
-        "from the pricing page so finance gets the exact figures.",
-        "EU workspaces are hosted in West Europe and Sweden Central, and our data processing "
-        "agreement covers GDPR. I recommend choosing the EU region when you create the workspace.",
-        "The {plan} plan has a 99.9% uptime SLA with service credits; Enterprise raises it to "
-        "99.95%. Our trust center has a guide to how credits are calculated.",
-    ),
     "intros": (
         "Here's how I'd recommend choosing, step by step:",
         "Good news, this is easy to evaluate. My suggestions:",
@@ -1119,36 +1092,6 @@ _SCENARIOS["sales_inquiry"] = {
         "All plans include the same encryption at rest and in transit; the differences are in "
         "administration, compliance reporting and support levels rather than in core security.",
     ),
-    "plain": (
-        "Premium is $24 per user per month on annual billing and includes unlimited projects and "
-        "1 TB of storage. Enterprise is $39 and adds SSO, audit logs and a 99.95% SLA.",
-        "The {plan} trial lasts 30 days, includes every feature of the plan and does not require "
-        "a credit card. At the end you choose a plan or the workspace becomes read-only.",
-        "Annual contracts can be paid by bank transfer against an invoice with 30-day terms. "
-        "Monthly plans are card only.",
-        "Customer data for EU workspaces stays in West Europe and Sweden Central. The data "
-        "processing agreement is available on the trust center.",
-    ),
-    "short": (
-        "Yes, there's a free trial.",
-        "It's $24 per user.",
-        "Enterprise has SSO.",
-        "Yes, invoices are fine.",
-        "30 days, no card needed.",
-    ),
-    "unsure": (
-        "I don't know the exact price for {seats} users; the sales team prepares quotes above "
-        "100 seats.",
-        "Sorry, I cannot give discounts myself, that has to come from an account executive.",
-        "I don't know if the {plan} plan will be available in that region next year.",
-        "I'm unable to help with competitor comparisons beyond our public comparison page.",
-    ),
-    "unicode": (
-        "Glad to help! Enterprise is €36 per user per month (annual), with SSO, audit logs and EU "
-        "data residency 🇪🇺. I recommend starting with the free trial.",
-        "Happy to help, Ms. Núñez! For your team in São Paulo we can bill in BRL (R$ 129 per "
-        "user per month); I suggest asking for an annual quote.",
-    ),
     "unicode_pairs": (
         (
             "Was kostet der Enterprise-Plan für 50 Nutzer? Brauchen wir einen Jahresvertrag?",
@@ -1177,3 +1120,975 @@ _SCENARIOS["sales_inquiry"] = {
         _tool("get_quote", "Price quote for a plan.", plan="Plan name", seats="Number of users"),
     ],
 }
+_SCENARIOS["sales_inquiry"]["flows"] = (
+    {
+        "name": "get_quote",
+        "ask": (
+            "How much would {plan} cost for {seats} users on annual billing?",
+            "Can you give me a price for {seats} seats of {plan}?",
+        ),
+        "fill": {
+            "quote": (
+                {"plan": "Premium", "seats": "25", "unit": "24", "total": "7,200"},
+                {"plan": "Enterprise", "seats": "120", "unit": "39", "total": "56,160"},
+                {"plan": "Team", "seats": "8", "unit": "12", "total": "1,152"},
+                {"plan": "Enterprise", "seats": "400", "unit": "33", "total": "158,400"},
+            )
+        },
+        "args": {"plan": "{plan}", "seats": "{seats}"},
+        "result": {
+            "plan": "{plan}",
+            "seats": "{seats}",
+            "billing": "annual",
+            "price_per_user_month": "{unit}",
+            "total_per_year": "{total}",
+            "currency": "USD",
+        },
+        "answer": "Thanks for your patience! For {seats} users on {plan} with annual billing, the "
+        "price is ${unit} per user per month, so ${total} per year. I can send it as a formal "
+        "quote; meanwhile I recommend starting the 30-day trial.",
+    },
+)
+
+_SCENARIOS["onboarding"] = {
+    "category": "getting_started",
+    "system": {
+        "v1": "You are a friendly onboarding specialist.",
+        "v2": "You are a friendly onboarding specialist. Keep answers short and point to the "
+        "relevant guide.",
+    },
+    "fill": {
+        "tool": ("Trello", "Asana", "Jira", "a CSV file"),
+        "integration": ("Slack", "GitHub", "Google Drive", "Microsoft Teams"),
+        "kind": ("marketing campaign", "software release", "client onboarding"),
+    },
+    "intros": (
+        "Welcome! Here's a quick step-by-step guide to your first week:",
+        "Great to have you with us. I suggest this order:",
+        "Here's a checklist to get set up, with my recommendations:",
+    ),
+    "steps": (
+        "Complete your profile and set your time zone, so due dates and reminders show up at the "
+        "right time.",
+        "Create your first project from a template; templates come with sample tasks you can "
+        "edit or delete.",
+        "Invite two or three teammates from Settings > Members and give them the Member role.",
+        "Connect the tools you already use (Slack, GitHub, Google Drive) under Settings > "
+        "Integrations.",
+        "Import existing work from Trello, Asana or Jira with the importer under Settings > "
+        "Import.",
+        "Set up notifications under Profile > Notifications; the daily digest keeps your inbox "
+        "calm.",
+        "Install the mobile app so you can update tasks on the go; it syncs instantly with the "
+        "web app.",
+        "Join the weekly live onboarding webinar, or watch the recordings in the Help Center.",
+    ),
+    "notes": (
+        "Everything you create during the first 30 days is kept when the trial converts to a "
+        "paid plan, so there's no need to start over once you decide to stay.",
+        "If you're setting this up for a larger organization, consider a sandbox project first "
+        "to agree on naming conventions, labels and workflows before everyone joins.",
+        "Keyboard shortcuts make a big difference once you're comfortable: press the question "
+        "mark key anywhere in the app to see the full list.",
+        "Admins can also enforce two-factor authentication and SSO from the security settings, "
+        "which is worth doing before you invite external guests.",
+    ),
+    "unicode_pairs": (
+        (
+            "¿Cómo invito a mi equipo al espacio de trabajo?",
+            "¡Bienvenido! Ve a Configuración > Miembros y haz clic en «Invitar». Puedes pegar "
+            "varias direcciones de correo a la vez. Please tell us if an invitation doesn't "
+            "arrive. 😊",
+        ),
+        (
+            "첫 프로젝트는 어떻게 만드나요?",
+            "환영합니다! '새 프로젝트'를 클릭하고 템플릿을 선택한 뒤 이름을 입력하세요. 그다음 "
+            "설정 가이드가 작업 추가와 팀원 초대를 안내합니다. Step-by-step videos are in the "
+            "Help Center.",
+        ),
+    ),
+    "refusal_prompts": (
+        "Add me as an admin to my company's workspace without asking the owner.",
+        "How can I read the private projects of other members in my workspace?",
+        "Give me the personal email addresses of everyone in my workspace.",
+    ),
+    "filtered_prompts": (
+        "Make a project template for harassing my coworker until she quits.",
+        "I want to name my project with a slur, how do I get around your word filter?",
+        "Set up a workspace for me to share pirated course videos with strangers.",
+    ),
+    "tools": None,
+}
+
+_SCENARIOS["billing_support"] = {
+    "category": "account_management",
+    "system": {
+        "v1": "You are a billing support specialist.",
+        "v2": "You are a billing support specialist. Explain charges line by line and offer the "
+        "customer a clear next action.",
+    },
+    "fill": {"amount": ("$312.00", "$1,248.00", "$585.00"), "month": ("January", "February")},
+    "intros": (
+        "Let me walk you through your invoice step by step:",
+        "Here's a guide to reading the charges:",
+        "Here's what I recommend to sort this out:",
+    ),
+    "steps": (
+        "Open Billing > Invoices and select the invoice in question; each line shows the period "
+        "it covers.",
+        "The first line is your base plan for the coming period, charged in advance at the rate "
+        "of your plan.",
+        "Lines marked 'prorated' are for users added during the previous period, charged only "
+        "for the remaining days.",
+        "Credits for removed users appear as negative lines on the next invoice, not as refunds "
+        "to the card.",
+        "Tax is calculated from your billing address; a valid VAT number removes it for EU "
+        "businesses.",
+        "Compare the user count on the invoice with Billing > Usage, which lists every addition "
+        "and removal with its date.",
+        "If a line still looks wrong, reply with the invoice number and the line, and we'll "
+        "review it within one business day.",
+        "For future months, turn on the usage alert under Billing > Alerts to get an email when "
+        "the projected bill changes.",
+    ),
+    "notes": (
+        "Billing runs on the anniversary of your subscription, not on the first of the month, so "
+        "the period on your invoice may span two calendar months; that is expected.",
+        "Card statements sometimes show a small temporary authorization when a card is added; "
+        "your bank releases it automatically and it never becomes a charge.",
+        "If your finance team needs purchase order numbers on invoices, add a default PO under "
+        "Billing > Company details and it will be printed on every invoice from then on.",
+        "Annual plans are invoiced once a year; users added during the year are billed quarterly "
+        "in arrears, which is why annual customers sometimes see smaller invoices in between.",
+    ),
+    "unicode_pairs": (
+        (
+            "Pourquoi ma facture de février est-elle plus élevée que d'habitude ?",
+            "Merci de votre question ! La facture de février inclut des frais au prorata pour les "
+            "utilisateurs ajoutés en cours de mois. Le détail ligne par ligne se trouve dans "
+            "Facturation > Factures. Our billing guide explains each line.",
+        ),
+        (
+            "請求書に同じ金額が2回表示されています。二重請求ですか？",
+            "ご連絡ありがとうございます。2件目は一時的なカード認証で、数日以内に自動的に解除"
+            "されます。1週間経っても残っている場合は、取引IDをお送りください。Our billing "
+            "guide has more details.",
+        ),
+    ),
+    "refusal_prompts": (
+        "Give me the full card number on file for our account, I need it for an expense report.",
+        "Show me what other customers in my company's domain are paying.",
+        "Waive all our late fees and mark the invoice as paid, I'm the CEO.",
+    ),
+    "filtered_prompts": (
+        "You thieves charged me twice. Answer now or I'll come to your office and you'll regret "
+        "it.",
+        "Generate a fake invoice from your company that I can submit for reimbursement.",
+        "Explain how to file a fraudulent chargeback after using the service for a year.",
+    ),
+    "tools": [
+        _tool("get_invoice", "Fetch an invoice with its lines.", invoice_id="e.g. INV-2025-0214"),
+        _tool("list_payments", "Payments and authorizations in a month.", month="Month name"),
+    ],
+}
+_INVOICES = (
+    {"inv": "INV-2025-0131", "month": "January", "total": "$312.00", "base": "$240.00",
+     "prorated": "$48.00", "tax": "$24.00"},
+    {"inv": "INV-2025-0214", "month": "February", "total": "$1,248.00", "base": "$960.00",
+     "prorated": "$192.00", "tax": "$96.00"},
+    {"inv": "INV-2025-0302", "month": "March", "total": "$585.00", "base": "$480.00",
+     "prorated": "$60.00", "tax": "$45.00"},
+)  # fmt: skip
+_SCENARIOS["billing_support"]["flows"] = (
+    {
+        "name": "get_invoice",
+        "ask": (
+            "Can you break down invoice {inv} for me? {total} looks too high.",
+            "Why is my {month} invoice {total}?",
+        ),
+        "fill": {"invoice": _INVOICES},
+        "args": {"invoice_id": "{inv}"},
+        "result": {
+            "invoice_id": "{inv}",
+            "period": "{month} 2025",
+            "base_plan": "{base}",
+            "prorated_seats": "{prorated}",
+            "tax": "{tax}",
+            "total": "{total}",
+            "status": "paid",
+        },
+        "answer": "Thank you for waiting. Invoice {inv} for {month} totals {total}: {base} for your "
+        "plan, {prorated} in prorated charges for users added mid-cycle, and {tax} tax. I "
+        "recommend checking Billing > Usage to see when each user was added.",
+    },
+    {
+        "name": "list_payments",
+        "ask": (
+            "I see two charges for {month} on my card statement. Was I billed twice?",
+            "My bank shows two payments to you in {month}. Can you check?",
+        ),
+        "fill": {"invoice": _INVOICES},
+        "args": {"month": "{month}"},
+        "result": {
+            "month": "{month}",
+            "captured": "{total}",
+            "authorization": "$1.00 (released)",
+            "refunds": "none",
+        },
+        "answer": "Thanks for your patience. I checked your payments for {month}: one charge of "
+        "{total} was captured, and the second entry is a $1.00 card authorization your bank "
+        "releases automatically. No double billing; I suggest checking your statement again in "
+        "5 days.",
+    },
+)
+
+
+# ---- topics: each question with the answers that fit it ------------------------------------------
+# "ask": prompts; "good": answer bodies (wrapped in openers/closers); "plain", "unsure", "short",
+# "uni": answers of those kinds; "broad": a long step-by-step guide also fits. Slots are filled
+# consistently within a topic. "followups": (question, good body, plain answer or "").
+
+_SCENARIOS["customer_support"]["topics"] = (
+    {
+        "ask": (
+            "My application keeps crashing when I try to upload files larger than {size}.",
+            "Uploads of files over {size} fail at 99% with 'Network error'. What can I do?",
+        ),
+        "good": (
+            "Uploads over {size} are sent in chunks, so a failure there usually points to the "
+            "chunk cache. I recommend clearing it under Settings > Storage and retrying; if it "
+            "still fails, the upload log will show the failing step.",
+        ),
+        "plain": (
+            "Files larger than {size} are uploaded in chunks. Failures at that size usually come "
+            "from the local cache, which can be cleared under Settings > Storage.",
+        ),
+        "unsure": (
+            "I don't know why uploads over {size} fail on your machine; nothing in the knowledge "
+            "base matches that error.",
+        ),
+        "short": ("Clear the cache and retry.", "Try another network."),
+        "uni": (
+            "Happy to help! 🚀 Step 1: update to the latest version. Step 2: clear the cache under "
+            "Settings > Storage. Step 3: retry the {size} upload. That fixes it for most users ✅",
+            "Thanks for the details! Uploads over {size} fail when a proxy or hotel Wi‑Fi cuts long "
+            "connections — I recommend the resumable uploader (Tools › Resumable upload). 👍",
+        ),
+        "broad": True,
+    },
+    {
+        "ask": ("The desktop app freezes on startup since the {version} update.",),
+        "good": (
+            "This is a known issue in version {version}. The solution is to install the latest "
+            "release from the Downloads page over the existing one; it fixes the freeze on startup "
+            "and keeps your settings.",
+        ),
+        "plain": (
+            "Version {version} had a bug in the startup check. The current release fixes it and "
+            "can be installed over the existing one without losing settings.",
+        ),
+        "unsure": (
+            "I don't know when the fix for {version} ships; engineering hasn't shared a date.",
+        ),
+        "short": ("It's a known bug.", "Update to the latest version."),
+        "broad": True,
+    },
+    {
+        "ask": ("I get error {code} when I try to sync my workspace.",),
+        "good": (
+            "Error {code} means the sync token expired. Sign out, sign back in and run the sync "
+            "again; that step refreshes the token.",
+        ),
+        "plain": (
+            "Error {code} appears when the sync token has expired. Signing out and back in issues "
+            "a new token and the sync resumes where it stopped.",
+        ),
+        "unsure": (
+            "I don't know what causes error {code} in this case. It isn't documented in the "
+            "knowledge base I have access to.",
+        ),
+        "short": ("Sign out and back in.",),
+        "broad": True,
+    },
+    {
+        "ask": ("Password reset emails never arrive. I've already checked spam.",),
+        "good": (
+            "Reset emails are often held by corporate mail filters. I suggest adding "
+            "no-reply@contoso.com to your allow list and requesting a new link (valid for 30 "
+            "minutes).",
+        ),
+        "plain": (
+            "Reset links are sent from no-reply@contoso.com within a minute and expire after 30 "
+            "minutes. Corporate mail filters sometimes hold them for review.",
+        ),
+        "short": ("Check your mail filter.",),
+    },
+    {
+        "ask": (
+            "The dashboard has been loading forever for the last hour. Is something down in "
+            "{region}?",
+        ),
+        "good": (
+            "Sorry about the slow dashboard. I recommend checking status.contoso.com, which shows "
+            "live incidents for {region}; if everything is green there, a hard refresh (Ctrl+F5) "
+            "usually solves it.",
+        ),
+        "unsure": (
+            "I don't know whether there is an outage in {region} right now; the status page has "
+            "the current information.",
+        ),
+        "short": ("Check the status page.",),
+    },
+    {
+        "ask": ("Two-factor codes from my authenticator app are always rejected.",),
+        "good": (
+            "Rejected 2FA codes are almost always a clock problem. Turn on automatic time on your "
+            "phone, then try a fresh code; that solves it in most cases.",
+        ),
+        "plain": (
+            "Authenticator codes depend on the phone clock. If it drifts by more than 30 seconds, "
+            "codes are rejected until the time is corrected.",
+        ),
+        "short": ("Sync your phone's clock.",),
+    },
+    {
+        "ask": ("Our API calls started returning 429 Too Many Requests this morning.",),
+        "good": (
+            "A 429 means you hit the rate limit of your plan. I recommend retries with exponential "
+            "backoff and spreading batch jobs over the hour; our API guide has an example.",
+        ),
+        "plain": (
+            "The rate limit resets every minute. Requests above the limit of your plan get a 429 "
+            "response with a Retry-After header that says when to try again.",
+        ),
+        "short": ("You hit the rate limit.",),
+    },
+    {
+        "ask": ("CSV exports are missing the last column when I open them in Excel.",),
+        "good": (
+            "The missing column comes from a delimiter mismatch. In the export dialog choose "
+            "'Comma' instead of 'Auto', which is the recommended setting for Excel.",
+        ),
+        "short": ("Set the delimiter to comma.",),
+    },
+    {
+        "ask": ("The mobile app logs me out every few minutes on {device}.",),
+        "good": (
+            "Frequent logouts on {device} usually mean battery optimization closes the app. "
+            "Exclude the app from battery saving, then sign in again; that should help.",
+        ),
+        "unsure": (
+            "Sorry, I cannot access your device logs from here, so I can't tell why the app logs "
+            "you out on {device}.",
+        ),
+        "short": ("Disable battery optimization.",),
+    },
+    {
+        "ask": ("Does the fix also apply to the on-premises edition we run?",),
+        "good": (
+            "The on-premises edition gets the same fix in its next quarterly release. I suggest "
+            "opening a ticket in the on-prem portal so the team can share a hotfix sooner.",
+        ),
+        "unsure": (
+            "I'm unable to help with the on-premises edition, it's handled by a separate team.",
+        ),
+        "short": ("Next quarterly release.",),
+    },
+)
+_SCENARIOS["customer_support"]["followups"] = (
+    (
+        "That didn't work, it still fails at the same point.",
+        "Thanks for trying that. The next step is to collect the log file (Help > Show logs) and "
+        "send it to us with the time of the failure, so our engineers can match it with traces.",
+        "The log file is under Help > Show logs. It records each failed request with the time and "
+        "the error code.",
+    ),
+    (
+        "Thanks, that fixed it! Can I do the same from the command line?",
+        "Great to hear! Yes: run 'contoso sync --reset' and the CLI performs the same step. The "
+        "CLI guide lists the other options.",
+        "",
+    ),
+    (
+        "Where do I find the log file you mentioned?",
+        "Open Help > Show logs; the folder opens with the most recent log on top. Please attach "
+        "the newest file to your reply and we'll take a look.",
+        "The logs are in Help > Show logs, one file per day, and they are kept for 14 days.",
+    ),
+    (
+        "I'm on Windows 11 with the latest updates, if that matters.",
+        "Thanks, that's useful. Windows 11 is fully supported; I recommend also checking that the "
+        "app is allowed through Windows Defender Firewall, which blocks it after some updates.",
+        "",
+    ),
+    (
+        "It works for small files now, but the big ones still fail.",
+        "That points to the connection dropping on long transfers. I suggest the resumable "
+        "uploader (Tools > Resumable upload), which continues where it stopped.",
+        "Large files take longer to send, so they are the first to fail when a connection drops. "
+        "The resumable uploader continues where it stopped.",
+    ),
+    (
+        "Is there a way to get notified when the outage is over?",
+        "Yes, subscribe on status.contoso.com and you'll get an email when the incident is "
+        "resolved. Thank you for your patience while the team works on it.",
+        "",
+    ),
+)
+_SCENARIOS["customer_support"]["short_any"] = ("Reinstall the app.", "Check the status page.")
+_SCENARIOS["customer_support"]["unsure_any"] = (
+    "I don't know, sorry. That isn't covered in the knowledge base I can access.",
+    "Sorry, I cannot check your account from this chat.",
+    "I'm unable to help with that part; our engineering team would need to look.",
+)
+_SCENARIOS["customer_support"]["plain_any"] = (
+    "This depends on the version and the operating system in use. The release notes list the "
+    "known issues for each version.",
+    "The behaviour you describe was reported by a few other customers this week and is being "
+    "investigated.",
+)
+
+_SCENARIOS["sales_inquiry"]["topics"] = (
+    {
+        "ask": ("What are the key differences between your premium and enterprise plans?",),
+        "good": (
+            "Premium covers most teams: unlimited projects, 1 TB storage and priority support. "
+            "Enterprise adds SSO, audit logs, a 99.95% SLA and a named account manager. I'd "
+            "recommend Enterprise if you need compliance reporting.",
+        ),
+        "plain": (
+            "Premium is $24 per user per month on annual billing and includes unlimited projects "
+            "and 1 TB of storage. Enterprise is $39 and adds SSO, audit logs and a 99.95% SLA.",
+        ),
+        "short": ("Enterprise adds SSO and audit logs.",),
+        "uni": (
+            "Glad to help! Enterprise is €36 per user per month (annual), with SSO, audit logs and "
+            "EU data residency 🇪🇺. I recommend starting with the free trial.",
+        ),
+        "broad": True,
+    },
+    {
+        "ask": ("How much would the {plan} plan cost for {seats} users?",),
+        "good": (
+            "Team is $12, Premium $24 and Enterprise $39 per user per month on annual billing. For "
+            "{seats} users on {plan}, I suggest requesting a quote so volume discounts apply.",
+        ),
+        "unsure": (
+            "I don't know the exact price for {seats} users; the sales team prepares quotes above "
+            "100 seats.",
+        ),
+        "short": ("It's priced per user.",),
+        "uni": (
+            "Happy to help, Ms. Núñez! For your team of {seats} in São Paulo we can bill in BRL "
+            "(R$ 129 per user per month); I suggest asking for an annual quote.",
+        ),
+        "broad": True,
+    },
+    {
+        "ask": ("We're a team of {seats}. Which plan would you recommend?",),
+        "good": (
+            "For {seats} people Premium covers most needs; if you need SSO or audit logs, choose "
+            "Enterprise. I recommend trying Enterprise in the 30-day trial and downgrading if you "
+            "don't use its extras.",
+        ),
+        "short": ("Premium, most likely.",),
+        "broad": True,
+    },
+    {
+        "ask": ("Do you offer discounts for nonprofits or schools?",),
+        "good": (
+            "Yes, registered nonprofits and schools get 40% off. Our pricing guide explains how to "
+            "apply; approval usually takes two business days.",
+        ),
+        "plain": (
+            "Registered nonprofits and schools get 40% off any plan after a short verification, "
+            "which usually takes two business days.",
+        ),
+        "unsure": (
+            "Sorry, I cannot give discounts myself, that has to come from an account executive.",
+        ),
+        "short": ("Yes, 40% off.",),
+    },
+    {
+        "ask": ("Is there a free trial of the {plan} plan, and do I need a credit card for it?",),
+        "good": (
+            "The {plan} trial lasts 30 days and needs no credit card. I recommend inviting your "
+            "team during the trial so you can evaluate the collaboration features together.",
+        ),
+        "plain": (
+            "The {plan} trial lasts 30 days, includes every feature of the plan and does not "
+            "require a credit card. At the end you choose a plan or the workspace becomes "
+            "read-only.",
+        ),
+        "short": ("30 days, no card needed.",),
+    },
+    {
+        "ask": ("Does the enterprise plan include SSO and audit logs?",),
+        "good": (
+            "SSO (SAML and OIDC) and audit logs are included in Enterprise. If you only need SSO, "
+            "the Premium add-on is a cheaper solution.",
+        ),
+        "short": ("Yes, both are included.",),
+    },
+    {
+        "ask": ("Can we pay annually by invoice instead of by card?",),
+        "good": (
+            "Annual plans can be paid by invoice with 30-day terms. I'd suggest requesting a quote "
+            "from the pricing page so finance gets the exact figures.",
+        ),
+        "plain": (
+            "Annual contracts can be paid by bank transfer against an invoice with 30-day terms. "
+            "Monthly plans are card only.",
+        ),
+        "short": ("Yes, invoices are fine.",),
+    },
+    {
+        "ask": ("Do you have a data center in the EU? We need data residency for GDPR.",),
+        "good": (
+            "EU workspaces are hosted in West Europe and Sweden Central, and our data processing "
+            "agreement covers GDPR. I recommend choosing the EU region when you create the "
+            "workspace.",
+        ),
+        "plain": (
+            "Customer data for EU workspaces stays in West Europe and Sweden Central. The data "
+            "processing agreement is available on the trust center.",
+        ),
+        "short": ("Yes, West Europe and Sweden.",),
+    },
+    {
+        "ask": ("What's your uptime SLA on the {plan} plan?",),
+        "good": (
+            "The {plan} plan has a 99.9% uptime SLA with service credits; Enterprise raises it to "
+            "99.95%. Our trust center has a guide to how credits are calculated.",
+        ),
+        "unsure": (
+            "I don't know the SLA details for {plan} by heart; the trust center has the terms.",
+        ),
+        "short": ("99.9%.",),
+    },
+    {
+        "ask": ("Can I switch from monthly to annual billing later without losing data?",),
+        "good": (
+            "Yes, you can switch any time under Billing > Subscription and nothing in your "
+            "workspace changes. I recommend switching at renewal; annual billing saves about 17%.",
+        ),
+        "plain": (
+            "Switching from monthly to annual billing keeps all data and settings. The change "
+            "applies from the next renewal date.",
+        ),
+        "short": ("Yes, any time.",),
+    },
+    {
+        "ask": ("How do you compare with Acme Projects on price?",),
+        "good": (
+            "We're usually a little cheaper per seat and include SSO in Enterprise at no extra "
+            "cost. I suggest our comparison guide, which lists the features side by side.",
+        ),
+        "unsure": (
+            "I'm unable to help with competitor comparisons beyond our public comparison page.",
+        ),
+        "short": ("We're usually cheaper.",),
+    },
+)
+_SCENARIOS["sales_inquiry"]["followups"] = (
+    (
+        "And if we add more users later in the year?",
+        "New users are added at the same per-user price and prorated for the rest of the term. I "
+        "recommend enabling the seat alert so finance sees changes early.",
+        "Users added mid-term are charged the same per-user price, prorated for the remaining "
+        "months.",
+    ),
+    (
+        "Can you send that as a quote I can forward to finance?",
+        "Of course! Please use 'Request a quote' on the pricing page with your company details; "
+        "a PDF quote arrives within one business day.",
+        "",
+    ),
+    (
+        "Is the price per user per month or per year?",
+        "It's per user per month. On annual billing it's charged once a year in advance, and I'm "
+        "happy to help you calculate the total.",
+        "All prices are per user per month; annual plans are charged once a year in advance.",
+    ),
+    (
+        "Great, how do I start the trial?",
+        "Click 'Start free trial' on the pricing page and create your workspace, no card needed. "
+        "I suggest inviting a few teammates right away.",
+        "",
+    ),
+    (
+        "Do you support SCIM provisioning on that plan too?",
+        "SCIM provisioning is part of Enterprise and works with Entra ID and Okta. Our setup guide "
+        "walks through it in about ten minutes.",
+        "SCIM provisioning is available on Enterprise and works with Entra ID and Okta.",
+    ),
+    (
+        "What happens to our data if we cancel?",
+        "Your workspace stays readable for 30 days after cancelling, and you can export everything "
+        "as JSON or CSV. I recommend exporting before the end date.",
+        "Cancelled workspaces stay readable for 30 days; after that, their data is deleted.",
+    ),
+)
+_SCENARIOS["sales_inquiry"]["short_any"] = ("It depends on the plan.", "Per user, per month.")
+_SCENARIOS["sales_inquiry"]["unsure_any"] = (
+    "I don't know, sorry; the sales team can confirm that.",
+    "Sorry, I cannot quote custom terms here.",
+)
+_SCENARIOS["sales_inquiry"]["plain_any"] = (
+    "Pricing depends on the plan and the number of active users, and annual billing costs less "
+    "than monthly.",
+    "Those details are part of the order form, which the account executive sends before signing.",
+)
+
+_SCENARIOS["onboarding"]["topics"] = (
+    {
+        "ask": ("I just signed up for your service. How do I get started with my first project?",),
+        "good": (
+            "Welcome aboard! Click 'New project', pick a template and give it a name; the setup "
+            "guide then walks you through adding tasks and inviting people, step by step.",
+        ),
+        "plain": (
+            "New projects start from a blank board or a template. Templates come with sample "
+            "tasks, labels and a default workflow that can all be edited later.",
+        ),
+        "short": ("Click 'New project'.",),
+        "uni": (
+            "Welcome aboard! 🎉 Step 1: create a project. Step 2: invite your team. Step 3: "
+            "connect Slack. You'll be up and running in minutes 🙌",
+        ),
+        "broad": True,
+    },
+    {
+        "ask": ("How do I invite my team to the workspace?",),
+        "good": (
+            "Go to Settings > Members and click 'Invite'. You can paste several addresses at once; "
+            "I recommend adding people as Members and promoting admins later.",
+        ),
+        "unsure": ("I don't know if your plan limits invitations; the admin console shows it.",),
+        "short": ("Settings > Members.",),
+        "broad": True,
+    },
+    {
+        "ask": ("Can I import my projects from {tool}?",),
+        "good": (
+            "Yes, our importer supports {tool}. Open Settings > Import, choose {tool} and follow "
+            "the steps; projects, tasks and comments come across.",
+        ),
+        "plain": (
+            "The importer brings over projects, tasks, comments and due dates from {tool}. "
+            "Attachments larger than 100 MB are skipped and listed in the import report.",
+        ),
+        "unsure": (
+            "I don't know if the importer keeps custom fields from {tool}; the import report will "
+            "show what was skipped.",
+        ),
+        "short": ("Yes, from Settings > Import.",),
+        "broad": True,
+    },
+    {
+        "ask": ("What's the difference between a workspace and a project?",),
+        "good": (
+            "A workspace is your organization and projects live inside it. I suggest one "
+            "workspace per company and one project per team or initiative.",
+        ),
+        "plain": (
+            "A workspace holds your whole organization and any number of projects. Members of a "
+            "workspace only see the projects they were added to.",
+        ),
+        "short": ("Workspaces hold projects.",),
+    },
+    {
+        "ask": ("How do I connect my {integration} account?",),
+        "good": (
+            "Open Settings > Integrations, choose {integration} and sign in to authorize it. I "
+            "recommend connecting a single project first to test the notifications.",
+        ),
+        "unsure": ("I don't know whether {integration} works with guest accounts yet.",),
+        "short": ("Settings > Integrations.",),
+    },
+    {
+        "ask": ("Where do I set up notifications so I don't get flooded with emails?",),
+        "good": (
+            "Under Profile > Notifications you can switch to a daily digest. Most new users find "
+            "that the best solution for keeping email volume down.",
+        ),
+        "short": ("Profile > Notifications.",),
+    },
+    {
+        "ask": ("Is there a template for a {kind} project?",),
+        "good": (
+            "There is a {kind} template in the gallery (New project > Templates). It's a good "
+            "starting point, and our guide shows how to adapt it.",
+        ),
+        "short": ("Yes, in the template gallery.",),
+        "uni": (
+            "Happy to help, François! The {kind} template accepts accents and emoji in task "
+            "names, e.g. « Réunion d'équipe ☕ ». Our formatting guide lists the Markdown you can "
+            "use.",
+        ),
+    },
+    {
+        "ask": ("How do roles and permissions work for new members?",),
+        "good": (
+            "New members get the Member role by default. Admins can change roles under Settings > "
+            "Members; the roles guide explains each permission.",
+        ),
+        "plain": (
+            "New members get the Member role. Admins manage members, billing and integrations; "
+            "Guests only see the projects they are invited to.",
+        ),
+        "short": ("Members by default.",),
+    },
+    {
+        "ask": ("I created a project by mistake. How do I delete it?",),
+        "good": (
+            "Open the project, go to Settings > General and scroll to 'Delete project'. Deleted "
+            "projects stay in the trash for 30 days, and we can help restore one.",
+        ),
+        "unsure": ("Sorry, I cannot delete the project for you from here.",),
+        "short": ("Settings > General > Delete.",),
+    },
+    {
+        "ask": ("Can I use the app offline?",),
+        "good": (
+            "Partly: the app keeps the projects you opened recently available offline and syncs "
+            "changes when you reconnect. I recommend opening the projects you need before a flight.",
+        ),
+        "plain": (
+            "The app caches the projects you opened recently, so they can be read offline. "
+            "Changes made offline sync when the connection returns.",
+        ),
+        "unsure": ("I don't know when offline editing will support attachments.",),
+        "short": ("Partly, yes.",),
+    },
+)
+_SCENARIOS["onboarding"]["followups"] = (
+    (
+        "Done, the project is created. What should I do next?",
+        "Nice work! The next step is to invite two or three teammates and give each a first task; "
+        "the setup guide checklist tracks your progress.",
+        "",
+    ),
+    (
+        "My colleague didn't get the invitation email.",
+        "Invitations sometimes land in spam. Please ask them to check there, or use 'Copy invite "
+        "link' under Settings > Members and send the link directly.",
+        "Invitation emails come from no-reply@contoso.com and expire after 7 days. A new one can "
+        "be sent from Settings > Members.",
+    ),
+    (
+        "Can I change the template after creating the project?",
+        "You can't swap the template, but you can copy another template's columns and labels "
+        "under Project settings > Import structure. I suggest doing that before adding many tasks.",
+        "Templates are applied once, when the project is created; later changes are made by "
+        "editing columns and labels directly.",
+    ),
+    (
+        "How do I make someone an admin?",
+        "Go to Settings > Members, open the person's menu and choose 'Make admin'. Happy to "
+        "explain what admins can do if that's useful.",
+        "Admins are set under Settings > Members, from the menu next to each person.",
+    ),
+    (
+        "Thanks! Is there a video tutorial too?",
+        "Yes! The Help Center has a 5-minute getting started video and a weekly live webinar; I "
+        "recommend the webinar if you have questions.",
+        "",
+    ),
+    (
+        "The import finished but some attachments are missing.",
+        "Attachments over 100 MB are skipped during import; the import report under Settings > "
+        "Import lists them. I suggest uploading those through the desktop app.",
+        "Attachments larger than 100 MB are skipped and listed in the import report.",
+    ),
+)
+_SCENARIOS["onboarding"]["short_any"] = ("It's in the Help Center.", "Use a template.")
+_SCENARIOS["onboarding"]["unsure_any"] = (
+    "I don't know, sorry. The Help Center may cover it.",
+    "Sorry, I cannot change workspace settings for you.",
+)
+_SCENARIOS["onboarding"]["plain_any"] = (
+    "Most settings are under Settings for the workspace and under Profile for your own account.",
+    "That option is available to workspace admins only, from the admin console.",
+)
+
+_SCENARIOS["billing_support"]["topics"] = (
+    {
+        "ask": ("I need to understand the charges on my last invoice.",),
+        "good": (
+            "Your invoice has three parts: the base plan, prorated charges for users added "
+            "mid-cycle, and tax. I recommend opening Billing > Invoices and expanding each line to "
+            "see the dates; that usually explains the difference.",
+        ),
+        "plain": (
+            "Each invoice lists the base plan, prorated seats added during the period and tax, "
+            "with the dates each line covers.",
+        ),
+        "short": ("It's prorated seats.",),
+        "uni": (
+            "Thank you for your patience! Your {month} invoice (€96,00) includes 19 % MwSt. for "
+            "Germany. I recommend adding your USt-IdNr. under Billing > Company details so future "
+            "invoices are issued without VAT ✅",
+        ),
+        "broad": True,
+    },
+    {
+        "ask": ("Why was I charged {amount} this month? My plan is cheaper than that.",),
+        "good": (
+            "The {amount} includes prorated charges for seats added during {month}; seats are "
+            "billed from the day they're added. I'd suggest checking Billing > Usage for the exact "
+            "dates.",
+        ),
+        "plain": (
+            "Seats added during the month are charged for the remaining days of the billing "
+            "period. That is why the {amount} is higher than the list price of your plan.",
+        ),
+        "unsure": ("I don't know why {amount} was charged; the invoice lines should explain it.",),
+        "short": ("It's prorated seats.",),
+        "broad": True,
+    },
+    {
+        "ask": ("I see two charges for {month}. Was I billed twice?",),
+        "good": (
+            "The second {month} charge is most likely a temporary authorization that drops off "
+            "within 3 to 5 days. If it's still there after a week, send us both transaction IDs "
+            "and we'll help right away.",
+        ),
+        "plain": (
+            "The second charge for {month} is a card authorization. Banks release it within a few "
+            "days and it never turns into an actual payment.",
+        ),
+        "short": ("Yes, that's a temporary hold.",),
+        "uni": (
+            "Happy to help 😊 The second {month} entry is a card check that your bank releases "
+            "automatically — only one payment was taken. ✔️",
+        ),
+    },
+    {
+        "ask": ("How do I update the credit card on my account?",),
+        "good": (
+            "Go to Billing > Payment methods, add the new card and set it as default. The next "
+            "charge uses it automatically; no other step is needed.",
+        ),
+        "unsure": ("Sorry, I cannot see payment details, so I can't tell which card is on file.",),
+        "short": ("Billing > Payment methods.",),
+    },
+    {
+        "ask": ("Can I get a refund for the seats I removed last week?",),
+        "good": (
+            "Removed seats stop being billed at the next renewal, and we don't refund the current "
+            "period. I can suggest monthly billing if your team size changes often.",
+        ),
+        "plain": (
+            "Removed seats stop being billed at the next renewal. The current period is not "
+            "refunded.",
+        ),
+        "unsure": ("Sorry, I cannot issue refunds from this chat.",),
+        "short": ("No, but credits apply.",),
+    },
+    {
+        "ask": ("Where can I download invoices for my accountant?",),
+        "good": (
+            "All invoices are under Billing > Invoices as PDF. I recommend adding your accountant "
+            "as a Billing viewer so they can download them directly.",
+        ),
+        "plain": (
+            "Invoices for the last 24 months are available as PDF under Billing > Invoices. Older "
+            "invoices can be requested from the billing team.",
+        ),
+        "short": ("Billing > Invoices.",),
+    },
+    {
+        "ask": ("Our VAT number is missing from the {month} invoice. Can you add it?",),
+        "good": (
+            "Add your VAT number under Billing > Company details and we'll regenerate the {month} "
+            "invoice; future invoices include it automatically, no extra step needed.",
+        ),
+        "unsure": ("I don't know whether the VAT change already applies to the {month} invoice.",),
+        "short": ("Add it in Company details.",),
+    },
+    {
+        "ask": ("How do I cancel my subscription at the end of the billing period?",),
+        "good": (
+            "To cancel, go to Billing > Subscription and choose 'Cancel at period end'. Your data "
+            "stays available until then; I recommend exporting anything you need first.",
+        ),
+        "plain": (
+            "Cancelling at period end keeps the workspace active until the renewal date; after "
+            "that it becomes read-only for 30 days.",
+        ),
+        "short": ("Billing > Subscription.",),
+    },
+    {
+        "ask": ("My payment failed and now the workspace is read-only. What do I do?",),
+        "good": (
+            "Update the card under Billing > Payment methods, then click 'Retry payment'; the "
+            "workspace unlocks within minutes. Our billing guide covers failed payments in detail.",
+        ),
+        "unsure": (
+            "Sorry, I cannot see payment details, so I can't tell why the card was declined.",
+        ),
+        "short": ("Your card was declined.",),
+    },
+    {
+        "ask": ("Can I change the billing email to our finance team's address?",),
+        "good": (
+            "You can change it under Billing > Company details; invoices and receipts go to the "
+            "new address from the next cycle. I recommend a shared finance mailbox.",
+        ),
+        "plain": (
+            "The billing email can be changed under Billing > Company details. Invoices and "
+            "receipts go to that address from the next cycle.",
+        ),
+        "short": ("Billing > Company details.",),
+    },
+)
+_SCENARIOS["billing_support"]["followups"] = (
+    (
+        "Ok, so the prorated part is for the 5 users we added?",
+        "Exactly. Those 5 users were billed from the day they were added until the end of the "
+        "period; Billing > Usage shows the dates. Thank you for checking!",
+        "Yes. Each added user is billed from the day of the addition to the end of the period.",
+    ),
+    (
+        "Can you send me the corrected invoice?",
+        "Of course. Once the details are updated, the corrected invoice appears under Billing > "
+        "Invoices within an hour; please download it from there.",
+        "",
+    ),
+    (
+        "The new card is saved. Will you retry the payment automatically?",
+        "Yes, the next automatic retry runs within 24 hours, or click 'Retry payment' now to "
+        "unlock the workspace right away. Happy to help if it fails again.",
+        "The payment is retried automatically within 24 hours of a card change.",
+    ),
+    (
+        "How long does the refund take to show up?",
+        "Refunds reach your card in 5 to 10 business days, depending on your bank. I suggest "
+        "checking with the bank if it hasn't appeared by then.",
+        "Refunds take 5 to 10 business days to appear, depending on the bank.",
+    ),
+    (
+        "Thanks. Where do I see the next invoice date?",
+        "You're welcome! The next invoice date is at the top of Billing > Subscription, with the "
+        "projected amount. Happy to help with anything else.",
+        "The next invoice date and the projected amount are shown at the top of Billing > "
+        "Subscription.",
+    ),
+    (
+        "Can I switch to paying by invoice instead?",
+        "Paying by invoice is available on annual plans. I recommend switching to annual billing "
+        "under Billing > Subscription, then choosing 'Invoice' as the payment method.",
+        "Invoice payment is available for annual plans only; monthly plans are paid by card.",
+    ),
+)
+_SCENARIOS["billing_support"]["short_any"] = ("Billing > Invoices.", "Refunds take 5 to 10 days.")
+_SCENARIOS["billing_support"]["unsure_any"] = (
+    "I don't know, sorry. The billing team can check.",
+    "Sorry, I cannot access payment records here.",
+)
+_SCENARIOS["billing_support"]["plain_any"] = (
+    "Billing changes apply from the next cycle, and every change is listed on the following "
+    "invoice.",
+    "That information is on the invoice PDF under Billing > Invoices.",
+)

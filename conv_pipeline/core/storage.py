@@ -86,7 +86,9 @@ class DataStore:
 
     def hourly_report_table_path(self, partition_key: str) -> Path:
         ts = datetime.strptime(partition_key, HOUR_KEY_FORMAT)
-        return self.tables_dir / "insight_reports" / "hourly" / f"{ts:%Y-%m-%d}" / f"{ts:%H}.parquet"
+        return (
+            self.tables_dir / "insight_reports" / "hourly" / f"{ts:%Y-%m-%d}" / f"{ts:%H}.parquet"
+        )
 
     def report_paths(self, kind: str, key: str) -> tuple[Path, Path]:
         if kind == "hourly":
