@@ -50,11 +50,15 @@ def standard(
     df: pl.DataFrame, schema: dict[str, pl.DataType], preview_cols: list[str], partitions: list[str]
 ) -> dict:
     meta = {
-        "dagster/row_count": df.height,
         "dagster/column_schema": column_schema(schema),
         "partitions_written": len(partitions),
         "preview": dg.MetadataValue.md(md_table(df.select(preview_cols))),
     }
     if len(partitions) > 1:
+        # Dagster copies a ranged run's metadata onto every partition: a per-partition row count
+        # would be wrong there, so the run's total is named for what it is.
+        meta["rows_in_run"] = df.height
         meta["partition_range"] = f"{partitions[0]} … {partitions[-1]}"
+    else:
+        meta["dagster/row_count"] = df.height
     return meta

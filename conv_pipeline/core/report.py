@@ -42,7 +42,6 @@ def totals(scored: pl.DataFrame, issues: pl.DataFrame) -> dict[str, Any]:
             "prompt_tokens": 0,
             "completion_tokens": 0,
             "total_tokens": 0,
-            "below_quality_threshold": 0,
         }
     with_issue = issues["completion_id"].n_unique() if issues.height else 0
     seed_issue = (
@@ -114,7 +113,7 @@ def segment_table(scored: pl.DataFrame, issues: pl.DataFrame, segment: str) -> l
             .pivot(on="issue", index="value", values="len")
             .fill_null(0)
         )
-        issue_cols = [c for c in counts.columns if c != "value"]
+        issue_cols = [c for c in ISSUE_RULES if c in counts.columns]
         base = base.join(counts, on="value", how="left").with_columns(
             [pl.col(c).fill_null(0) for c in issue_cols]
         )
@@ -512,7 +511,8 @@ def render_markdown(report: dict) -> str:
         ]
         for r in rows:
             top = ", ".join(
-                f"{k} {v}" for k, v in sorted(r["issues"].items(), key=lambda kv: -kv[1])[:3]
+                f"{k} {v}"
+                for k, v in sorted(r["issues"].items(), key=lambda kv: (-kv[1], kv[0]))[:3]
             )
             lines.append(
                 f"| {_fmt(r['value'])} | {r['conversations']} | {_fmt(r['average_quality'])} | "

@@ -309,11 +309,9 @@ _WINDOW_TRAFFIC = 1.25  # invoice day: extra billing traffic during the degraded
 
 _SCENARIO_ORDER = ("customer_support", "sales_inquiry", "onboarding", "billing_support")
 _SCENARIO_CUM = tuple(itertools.accumulate((0.32, 0.20, 0.20, 0.28)))
-_SCENARIO_CUM_WINDOW = tuple(itertools.accumulate((0.20, 0.13, 0.12, 0.55)))
-_V2_SHARE, _V2_SHARE_WINDOW = (
-    0.5,
-    0.85,
-)  # billing's v2 rollout is pushed to most users in the window
+_SCENARIO_CUM_WINDOW = tuple(itertools.accumulate((0.17, 0.12, 0.11, 0.60)))
+_V2_SHARE = 0.5
+_V2_SHARE_WINDOW = 0.9  # billing's bad v2 prompt is rolled out to most billing users in the window
 
 _TURNS = (1, 2, 3, 4)
 _TURNS_CUM = tuple(itertools.accumulate((0.80, 0.11, 0.06, 0.03)))
@@ -347,7 +345,7 @@ class _Conv:
 
     __slots__ = (
         "cid", "pools", "variant", "model", "channel", "region", "history", "turn",
-        "turns_left", "due", "tool_answer", "last_kind", "prev_prompt_tokens",
+        "turns_left", "due", "tool_answer", "last_kind", "prev_prompt_tokens", "follow",
     )  # fmt: skip
 
     def __init__(self, cid, pools, variant, model, channel, region, turns):
@@ -364,6 +362,7 @@ class _Conv:
         self.tool_answer: str | None = None  # set while a tool result awaits its answer
         self.last_kind = ""
         self.prev_prompt_tokens = 0
+        self.follow = 0  # where this conversation starts in the follow-up rotation
 
 
 def _msg_tokens(m: dict) -> int:
@@ -426,7 +425,7 @@ class _Generator:
         share = (
             _V2_SHARE_WINDOW if in_window and pools.user_type == "billing_support" else _V2_SHARE
         )
-        return _Conv(
+        conv = _Conv(
             cid=f"conv_{rng.getrandbits(48):012x}",
             pools=pools,
             variant="v2" if rng.random() < share else "v1",
@@ -435,6 +434,8 @@ class _Generator:
             region=rng.choice(_REGIONS),
             turns=_TURNS[_pick(rng, _TURNS_CUM)],
         )
+        conv.follow = rng.randrange(len(pools.follow_units))
+        return conv
 
     def _completion(self, conv: _Conv, t: int) -> dict:
         rng = self.rng
@@ -484,7 +485,9 @@ class _Generator:
                 if kind == "good":
                     kind = "detailed"
             else:
-                unit = rng.choice(pools.follow_units)
+                # Follow-ups in a fixed rotation from a random start: no question asked twice.
+                follows = pools.follow_units
+                unit = follows[(conv.follow + conv.turn) % len(follows)]
                 user = unit.prompts[0]
         if degraded:
             deg_kind = _DEG_KINDS[_pick(rng, _DEG_KINDS_CUM)]
@@ -699,9 +702,10 @@ def _slots(text: str) -> set[str]:
     return {name for _, name, _, _ in _FORMATTER.parse(text) if name}
 
 
-def _good(bodies) -> tuple[str, ...]:
+def _good(bodies, closers, openers=None) -> tuple[str, ...]:
     """Opener + body + closer combinations that score as good: 50–500 chars, helpful, courteous."""
-    out = [f"{o} {b} {c}".strip() for b in bodies for o in _OPENERS for c in _CLOSERS]
+    openers = _OPENERS if openers is None else openers
+    out = [f"{o} {b} {c}".strip() for b in bodies for o in openers for c in closers]
     return tuple(
         a for a in dict.fromkeys(out)
         if 50 <= len(a) <= 500 and _has(a, _HELPFUL) and _has(a, _COURTESY) and not _has(a, _NEGATIVE)
@@ -713,7 +717,7 @@ def _plain(texts) -> tuple[str, ...]:
     return tuple(a for a in texts if 50 <= len(a) <= 500 and not _has(a, bad))
 
 
-def _units(topics, fill: dict, rng: random.Random, per_topic: int = 3) -> list[_Unit]:
+def _units(topics, fill: dict, closers, rng: random.Random, per_topic: int = 3) -> list[_Unit]:
     """Each topic with up to ``per_topic`` consistent fillings of its ``{slots}``."""
     units = []
     for topic in topics:
@@ -733,7 +737,7 @@ def _units(topics, fill: dict, rng: random.Random, per_topic: int = 3) -> list[_
             units.append(
                 _Unit(
                     prompts=fmt("ask"),
-                    good=_good(fmt("good")),
+                    good=_good(fmt("good"), closers),
                     plain=_plain(fmt("plain")),
                     unsure=tuple(a for a in fmt("unsure") if _has(a, _NEGATIVE)),
                     short=tuple(a for a in fmt("short") if 0 < len(a) < 50),
@@ -759,21 +763,25 @@ def _numbered(steps) -> str:
 
 def _build(user_type: str, d: dict) -> _Pools:
     rng = random.Random(f"sample-pools-{user_type}")  # a str seed is stable across processes
-    units = _units(d["topics"], d["fill"], rng)
+    closers = (*_CLOSERS, *d.get("closers", ()))
+    units = _units(d["topics"], d["fill"], closers, rng)
+    # Follow-up answers open with their own reply ("Exactly.", "Of course!"): no extra opener.
     follow = [
-        _Unit(prompts=(q,), good=_good((g,)), plain=_plain((p,))) for q, g, p in d["followups"]
+        _Unit(prompts=(q,), good=_good((g,), closers, openers=("",)), plain=_plain((p,)))
+        for q, g, p in d["followups"]
     ]
+    endings = [c for c in closers if c]
     detailed, too_long = [], []
     steps, notes = d["steps"], d["notes"]
     for _ in range(120):
         intro = f"{rng.choice(_OPENERS)} {rng.choice(d['intros'])}".strip()
         k = rng.randint(3, min(6, len(steps)))
         picked = [steps[i] for i in sorted(rng.sample(range(len(steps)), k))]
-        text = f"{intro}\n\n{_numbered(picked)}\n\n{rng.choice(_CLOSERS[:-1])}"
+        text = f"{intro}\n\n{_numbered(picked)}\n\n{rng.choice(endings)}"
         if 500 < len(text) <= 1000:
             detailed.append(text)
         extra = " ".join(rng.sample(notes, k=min(len(notes), rng.randint(2, 4))))
-        text = f"{intro}\n\n{_numbered(steps)}\n\n{extra}\n\n{rng.choice(_CLOSERS[:-1])}"
+        text = f"{intro}\n\n{_numbered(steps)}\n\n{extra}\n\n{rng.choice(endings)}"
         if len(text) > 1000:
             too_long.append(text)
     too_long = list(dict.fromkeys(too_long))
@@ -831,10 +839,10 @@ _OPENERS = (
 )
 _CLOSERS = (
     "Please let me know if anything is unclear.",
-    "If that doesn't solve it, please reply with the exact error and I'll take a closer look.",
     "Thank you for your patience!",
     "Happy to walk you through it if you get stuck.",
     "Let me know how it goes, and thank you for using our service.",
+    "Is there anything else I can help you with? Thank you for reaching out.",
     "",
 )
 _SHORT_COMMON = (
@@ -1534,6 +1542,9 @@ _SCENARIOS["customer_support"]["followups"] = (
         "resolved. Thank you for your patience while the team works on it.",
         "",
     ),
+)
+_SCENARIOS["customer_support"]["closers"] = (
+    "If that doesn't solve it, please reply with the exact error and I'll take a closer look.",
 )
 _SCENARIOS["customer_support"]["short_any"] = ("Reinstall the app.", "Check the status page.")
 _SCENARIOS["customer_support"]["unsure_any"] = (
