@@ -3,7 +3,8 @@
 ``new_completions_sensor`` syncs the source and asks for the hourly partitions whose data changed
 since its cursor: contiguous hours become one run over the range (single-run backfill policy),
 and each run has a ``run_key`` derived from the data it covers, so a repeated tick requests
-nothing twice. Hours that are not complete yet wait for a later tick.
+nothing twice. The current hour is requested as soon as it has data and again whenever more
+arrives; hours in the future (clock skew) wait until they begin.
 
 ``daily_summary_after_hourly`` refreshes the daily summary of the days an hourly run touched once
 that run succeeds.
@@ -106,7 +107,7 @@ def build_sensors(parts: Partitions, hourly_job, daily_job) -> list[dg.SensorDef
                 days.append(key)
             d += timedelta(days=1)
         if not days:
-            return dg.SkipReason("the run's days are not complete yet")
+            return dg.SkipReason("the run's days lie in the future")
         return dg.RunRequest(
             run_key=f"daily:{days[0]}..{days[-1]}:{context.dagster_run.run_id}",
             tags={RANGE_START: days[0], RANGE_END: days[-1]},

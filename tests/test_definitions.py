@@ -105,6 +105,18 @@ def test_hourly_schedule_runs_at_minute_zero(defs):
     assert schedule.execution_timezone == "UTC"
 
 
+def test_schedules_target_the_period_that_just_ended(defs):
+    at = datetime(2025, 3, 10, 0, 0, tzinfo=UTC)
+    hourly = defs.resolve_schedule_def("hourly_pipeline_schedule")
+    with dg.build_schedule_context(scheduled_execution_time=at) as context:
+        request = hourly(context)
+    assert request.partition_key == "2025-03-09-23:00"
+    daily = defs.resolve_schedule_def("daily_summary_schedule")
+    with dg.build_schedule_context(scheduled_execution_time=at) as context:
+        request = daily(context)
+    assert request.partition_key == "2025-03-09"
+
+
 def test_daily_schedule_targets_the_daily_job(defs):
     schedule = defs.resolve_schedule_def("daily_summary_schedule")
     assert schedule.job_name == "daily_summary"

@@ -112,19 +112,25 @@ def test_separate_hours_become_separate_runs(defs, settings, instance):
     assert len(set(run_keys)) == 2
 
 
-def test_the_current_hour_is_not_requested_until_it_is_complete(defs, export, instance, settings):
-    # +60 s: the record's hour is the current or the next one, never complete during the test.
-    now = int(time.time()) + 60
+def test_the_open_hour_is_requested_but_future_hours_wait(defs, export, instance, settings):
+    # The current hour is a partition (end_offset=1): what arrived so far is scored now.
+    # Hours that have not begun (clock skew) are not partitions yet and stay pending.
+    now = int(time.time())
     current = hour_key(datetime.fromtimestamp(now, UTC))
+    future = now + 3 * 3600
     records = make_records(hours=1, per_hour=4, id_prefix="chatcmpl-now")
-    for r in records:
+    for r in records[:2]:
         r["created"] = now
+    for r in records[2:]:
+        r["created"] = future
     write_export(settings.local_dir, records, files=1, prefix="now")
     result = tick(defs, instance, None)
     keys = hour_keys()
-    assert ranges(result) == [(keys[0], keys[-1])]
-    assert current not in json.loads(result.cursor)["hours"]
-    # and it stays pending: the next tick does not request it either
+    assert ranges(result) == [(keys[0], keys[-1]), (current, current)]
+    cursor = json.loads(result.cursor)["hours"]
+    assert current in cursor
+    assert hour_key(datetime.fromtimestamp(future, UTC)) not in cursor
+    # the future hour stays pending: the next tick requests nothing new
     again = tick(defs, instance, result.cursor)
     assert not again.run_requests
 

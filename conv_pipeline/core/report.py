@@ -519,6 +519,19 @@ def render_markdown(report: dict) -> str:
                 f"{_pct(r['quality_issue_rate'])} | {_pct(r['error_rate'])} | "
                 f"{_fmt(r['avg_response_length'])} | {top or '–'} |"
             )
+    if report.get("hourly_trend"):
+        lines += [
+            "",
+            "## Hour by hour",
+            "",
+            "| hour | conversations | avg quality | avg length |",
+            "|---|---|---|---|",
+        ]
+        for h in report["hourly_trend"]:
+            lines.append(
+                f"| {h['hour']} | {h['conversations']} | {_fmt(h['average_quality'])} | "
+                f"{_fmt(h['avg_response_length'])} |"
+            )
     lines += ["", "## Worst examples", ""]
     lines += [
         "| completion id | score | issues | segment | user asked | answer |",

@@ -337,25 +337,38 @@ _REGIONS = ("eastus", "eastus", "eastus2", "westeurope", "westeurope", "swedence
 
 
 def _pick(rng: random.Random, cum: tuple[float, ...]) -> int:
-    return min(bisect_right(cum, rng.random() * cum[-1]), len(cum) - 1)
+    """An index drawn with the probabilities whose running totals are ``cum`` (ending at 1)."""
+    return min(bisect_right(cum, rng.random()), len(cum) - 1)
+
+
+def _one(rng: random.Random, seq):
+    """``rng.choice`` without its overhead (the hot path draws a dozen of these per record)."""
+    return seq[int(rng.random() * len(seq))]
+
+
+def _item(role: str, content: str | None, **extra) -> tuple[dict, int]:
+    """An input message as the messages endpoint lists it (without its id) and its token count."""
+    tokens = 4 + len(content or "") // 4
+    for call in extra.get("tool_calls") or ():
+        tokens += 8 + len(call["function"]["arguments"]) // 4
+    return {"role": role, "content": content, "name": None, "content_parts": None, **extra}, tokens
 
 
 class _Conv:
     """An open conversation: the messages so far (without the system prompt) and what comes next."""
 
     __slots__ = (
-        "cid", "pools", "variant", "model", "channel", "region", "history", "turn",
-        "turns_left", "due", "tool_answer", "last_kind", "prev_prompt_tokens", "follow",
+        "pools", "variant", "model", "meta", "segment", "history", "turn", "turns_left", "due",
+        "tool_answer", "last_kind", "prev_prompt_tokens", "follow",
     )  # fmt: skip
 
-    def __init__(self, cid, pools, variant, model, channel, region, turns):
-        self.cid = cid
+    def __init__(self, pools: _Pools, variant: str, model: str, meta: dict, turns: int) -> None:
         self.pools = pools
         self.variant = variant
         self.model = model
-        self.channel = channel
-        self.region = region
-        self.history: list[dict] = []
+        self.meta = meta  # the metadata that stays the same for every turn
+        self.segment = all(meta[k] == v for k, v in DEGRADED_SEGMENT.items())
+        self.history: list[tuple[dict, int]] = []
         self.turn = 0
         self.turns_left = turns
         self.due = 0
@@ -363,13 +376,6 @@ class _Conv:
         self.last_kind = ""
         self.prev_prompt_tokens = 0
         self.follow = 0  # where this conversation starts in the follow-up rotation
-
-
-def _msg_tokens(m: dict) -> int:
-    tokens = 4 + len(m["content"] or "") // 4
-    for call in m.get("tool_calls") or ():
-        tokens += 8 + len(call["function"]["arguments"]) // 4
-    return tokens
 
 
 class _Generator:
@@ -381,6 +387,9 @@ class _Generator:
         self.lo, self.hi = int(lo.timestamp()), int(hi.timestamp())
         pools = _pools()
         self.pools = tuple(pools[name] for name in _SCENARIO_ORDER)
+        self._systems: dict[tuple[str, str, bool], tuple[dict, int]] = {}
+        self._iso_hour = -1
+        self._iso_prefix = ""
 
     def _slots(self, n: int) -> Iterator[int]:
         """``n`` creation times (unix seconds) in order, following the traffic pattern."""
@@ -398,11 +407,12 @@ class _Generator:
         total = sum(weights)
         done = 0
         acc = 0.0
+        rnd = rng.random
         for h, w in enumerate(weights):
             acc += w
             upto = n if h == self.hours - 1 else min(n, round(n * acc / total))
             t0 = self.start_s + h * 3600
-            for s in sorted(rng.randrange(3600) for _ in range(upto - done)):
+            for s in sorted([int(rnd() * 3600) for _ in range(upto - done)]):
                 yield t0 + s
             done = upto
 
@@ -425,26 +435,41 @@ class _Generator:
         share = (
             _V2_SHARE_WINDOW if in_window and pools.user_type == "billing_support" else _V2_SHARE
         )
-        conv = _Conv(
-            cid=f"conv_{rng.getrandbits(48):012x}",
-            pools=pools,
-            variant="v2" if rng.random() < share else "v1",
-            model=MODELS[0] if rng.random() < 0.65 else MODELS[1],
-            channel=rng.choice(_CHANNELS),
-            region=rng.choice(_REGIONS),
-            turns=_TURNS[_pick(rng, _TURNS_CUM)],
-        )
-        conv.follow = rng.randrange(len(pools.follow_units))
+        variant = "v2" if rng.random() < share else "v1"
+        meta = {
+            "user_type": pools.user_type,
+            "category": pools.category,
+            "conversation_id": f"conv_{rng.getrandbits(48):012x}",
+            "pipeline_source": "sample",
+            "prompt_variant": variant,
+            "channel": _one(rng, _CHANNELS),
+            "region": _one(rng, _REGIONS),
+        }
+        model = MODELS[0] if rng.random() < 0.65 else MODELS[1]
+        conv = _Conv(pools, variant, model, meta, _TURNS[_pick(rng, _TURNS_CUM)])
+        conv.follow = int(rng.random() * len(pools.follow_units))
         return conv
+
+    def _system(self, pools: _Pools, variant: str, degraded: bool) -> tuple[dict, int]:
+        key = (pools.user_type, variant, degraded)
+        if key not in self._systems:
+            text = _DEGRADED_SYSTEM if degraded else pools.system[variant]
+            self._systems[key] = _item("system", text)
+        return self._systems[key]
+
+    def _iso(self, t: int) -> str:
+        """``datetime.fromtimestamp(t, UTC).isoformat()``, cheaply (records come in time order)."""
+        if t // 3600 != self._iso_hour:
+            self._iso_hour = t // 3600
+            hour = datetime.fromtimestamp(self._iso_hour * 3600, UTC)
+            self._iso_prefix = hour.strftime("%Y-%m-%dT%H:")
+        r = t % 3600
+        return f"{self._iso_prefix}{r // 60:02d}:{r % 60:02d}+00:00"
 
     def _completion(self, conv: _Conv, t: int) -> dict:
         rng = self.rng
         pools = conv.pools
-        degraded = (
-            self.lo <= t < self.hi
-            and pools.user_type == DEGRADED_SEGMENT["user_type"]
-            and conv.variant == DEGRADED_SEGMENT["prompt_variant"]
-        )
+        degraded = conv.segment and self.lo <= t < self.hi
         conv.turn += 1
         content: str | None = None
         refusal: str | None = None
@@ -465,23 +490,23 @@ class _Generator:
             if kind == "unicode" and conv.turn > 1:
                 kind = "good"
             if kind == "refusal":
-                user = rng.choice(pools.refusal_prompts)
+                user = _one(rng, pools.refusal_prompts)
             elif kind == "content_filter":
-                user = rng.choice(pools.filtered_prompts)
+                user = _one(rng, pools.filtered_prompts)
             elif kind == "tool_call":
                 user, tool_calls, result, conv.tool_answer = self._tool_call(pools)
             elif kind == "unicode":
                 if rng.random() < 0.5:
-                    user, content = rng.choice(pools.unicode_pairs)
+                    user, content = _one(rng, pools.unicode_pairs)
                 else:
-                    unit = rng.choice(pools.unicode_units)
-                    user, content = rng.choice(unit.prompts), rng.choice(unit.unicode)
+                    unit = _one(rng, pools.unicode_units)
+                    user, content = _one(rng, unit.prompts), _one(rng, unit.unicode)
             elif conv.turn == 1:
                 long_form = kind in ("detailed", "too_long", "length")
-                unit = rng.choice(pools.broad_units if long_form else pools.units)
-                user = rng.choice(unit.prompts)
+                unit = _one(rng, pools.broad_units if long_form else pools.units)
+                user = _one(rng, unit.prompts)
             elif conv.last_kind == "length":
-                user = rng.choice(_CONTINUE_PROMPTS)
+                user = _one(rng, _CONTINUE_PROMPTS)
                 if kind == "good":
                     kind = "detailed"
             else:
@@ -498,69 +523,58 @@ class _Generator:
             pass
         elif kind in ("good", "short", "unsure", "plain"):
             own = getattr(unit, kind) if unit is not None else ()
-            content = rng.choice(own or getattr(pools, f"{kind}_any"))
+            content = _one(rng, own or getattr(pools, f"{kind}_any"))
         elif kind in ("detailed", "too_long"):
-            content = rng.choice(getattr(pools, kind))
+            content = _one(rng, getattr(pools, kind))
         elif kind == "curt":
-            content = rng.choice(_DEGRADED_CURT)
+            content = _one(rng, _DEGRADED_CURT)
         elif kind == "evasive":
-            content = rng.choice(_DEGRADED_EVASIVE)
+            content = _one(rng, _DEGRADED_EVASIVE)
         elif kind == "length":
-            content = rng.choice(pools.cut)
+            content = _one(rng, pools.cut)
             finish = "length"
             completion_tokens = MAX_TOKENS
         elif kind == "content_filter":
             content = None if rng.random() < 0.8 else ""
             finish = "content_filter"
-            completion_tokens = rng.randint(3, 60)
+            completion_tokens = 3 + int(rng.random() * 58)
         elif kind == "refusal":
-            refusal = rng.choice(_REFUSALS)
+            refusal = _one(rng, _REFUSALS)
             completion_tokens = len(refusal) // 4 + 1
         elif kind == "tool_call":
             finish = "tool_calls"
             completion_tokens = 12 + len(tool_calls[0]["function"]["arguments"]) // 4
-
-        # The input: system prompt (as the app sends it now), earlier turns, the new user message.
-        system = pools.system[conv.variant]
-        if degraded:
-            system = _DEGRADED_SYSTEM
-        inputs = [{"role": "system", "content": system}, *conv.history]
-        if user is not None:
-            inputs.append({"role": "user", "content": user})
-        cid = f"chatcmpl-{rng.getrandbits(116):029x}"
-        messages = []
-        prompt_tokens = 3 + (pools.tool_tokens if pools.tools else 0)
-        for i, m in enumerate(inputs):
-            item = {"id": f"{cid}-{i}", "role": m["role"], "content": m["content"]}
-            item["name"] = None
-            item["content_parts"] = None
-            if "tool_calls" in m:
-                item["tool_calls"] = m["tool_calls"]
-            if "tool_call_id" in m:
-                item["tool_call_id"] = m["tool_call_id"]
-            messages.append(item)
-            prompt_tokens += _msg_tokens(m)
         if not completion_tokens:
             completion_tokens = max(1, (len(content or "") + 3) // 4)
+
+        # The input: the system prompt as the app sends it now, earlier turns, the new user message.
+        history = conv.history + [_item("user", user)] if user is not None else conv.history
+        inputs = (self._system(pools, conv.variant, degraded), *history)
+        cid = f"chatcmpl-{rng.getrandbits(116):029x}"
+        messages = [{"id": f"{cid}-{i}", **item} for i, (item, _) in enumerate(inputs)]
+        prompt_tokens = 3 + pools.tool_tokens + sum(tokens for _, tokens in inputs)
         cached = 0
         if conv.turn > 1 and prompt_tokens >= 1024:
             cached = min(prompt_tokens, conv.prev_prompt_tokens) // 128 * 128
 
         # The conversation's state for its next completion.
-        history = inputs[1:]
         if tool_calls:
-            history.append({"role": "assistant", "content": None, "tool_calls": tool_calls})
-            history.append({"role": "tool", "content": result, "tool_call_id": tool_calls[0]["id"]})
+            call_id = tool_calls[0]["id"]
+            history = [
+                *history,
+                _item("assistant", None, tool_calls=tool_calls),
+                _item("tool", result, tool_call_id=call_id),
+            ]
             conv.turns_left = max(conv.turns_left - 1, 1)
-            conv.due = t + rng.randint(1, 6)
+            conv.due = t + 1 + int(rng.random() * 6)
         else:
             conv.tool_answer = None
             if kind in ("refusal", "content_filter"):
                 conv.turns_left = 0
             else:
-                history.append({"role": "assistant", "content": content or ""})
+                history = [*history, _item("assistant", content or "")]
                 conv.turns_left -= 1
-                conv.due = t + rng.randint(45, 1200)
+                conv.due = t + 45 + int(rng.random() * 1155)
         conv.history = history
         conv.last_kind = kind
         conv.prev_prompt_tokens = prompt_tokens
@@ -590,17 +604,7 @@ class _Generator:
                     "rejected_prediction_tokens": 0,
                 },
             },
-            "metadata": {
-                "user_type": pools.user_type,
-                "category": pools.category,
-                "conversation_id": conv.cid,
-                "pipeline_source": "sample",
-                "prompt_variant": conv.variant,
-                "timestamp": datetime.fromtimestamp(t, UTC).isoformat(),
-                "channel": conv.channel,
-                "region": conv.region,
-                "turn": str(conv.turn),
-            },
+            "metadata": {**conv.meta, "timestamp": self._iso(t), "turn": str(conv.turn)},
             "system_fingerprint": _FINGERPRINTS[conv.model][(t - self.start_s) // 86400 % 2],
             "service_tier": "default",
             "request_id": f"{rid[:8]}-{rid[8:12]}-{rid[12:16]}-{rid[16:20]}-{rid[20:]}",
@@ -619,10 +623,10 @@ class _Generator:
         """A user question, the tool call it triggers, the tool's result and the answer the model
         gives once it has the result (all from one flow, with the same filled-in values)."""
         rng = self.rng
-        flow = rng.choice(pools.flows)
+        flow = _one(rng, pools.flows)
         fill: dict[str, str] = {}
         for slot, values in flow["fill"].items():
-            value = rng.choice(values)
+            value = _one(rng, values)
             # A dict fills several slots that must agree (a quote's seats, price and total).
             if isinstance(value, dict):
                 fill.update(value)
@@ -637,7 +641,7 @@ class _Generator:
             "type": "function",
             "function": {"name": flow["name"], "arguments": json.dumps(args)},
         }
-        user = rng.choice(flow["ask"]).format(**fill)
+        user = _one(rng, flow["ask"]).format(**fill)
         answer = flow["answer"].format(**fill)
         return user, [call], json.dumps(result, ensure_ascii=False), answer
 
@@ -804,7 +808,7 @@ def _build(user_type: str, d: dict) -> _Pools:
         refusal_prompts=tuple(d["refusal_prompts"]),
         filtered_prompts=tuple(d["filtered_prompts"]),
         tools=d.get("tools"),
-        tool_tokens=len(json.dumps(d.get("tools"))) // 4,
+        tool_tokens=len(json.dumps(d["tools"])) // 4 if d.get("tools") else 0,
         flows=tuple(d.get("flows", ())),
     )
     for name in ("units", "broad_units", "unicode_units", "follow_units", "detailed", "too_long"):
