@@ -26,8 +26,12 @@ _QUIET = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
 
 
 def _instance(settings: Settings) -> dg.DagsterInstance:
+    """The persistent instance the UI reads; a new one is created offline (telemetry off)."""
     home = settings.dagster_home
     home.mkdir(parents=True, exist_ok=True)
+    config = home / "dagster.yaml"
+    if not config.exists():
+        config.write_text("telemetry:\n  enabled: false\n", encoding="utf-8")
     return dg.DagsterInstance.from_config(str(home))
 
 

@@ -84,7 +84,7 @@ class PipelineSettings(BaseModel):
     )
     partition_start: date = date(2024, 10, 1)
     low_quality_below: float = 6.0
-    min_conversations_for_alerts: int = 1
+    min_conversations_for_alerts: int = 20
     worst_examples: int = 5
     segment_min_conversations: int = 5
 

@@ -9,7 +9,7 @@ issue                  severity  rule
 =====================  ========  ====================================================================
 response_too_short     warning   seed: len(response) < 50
 response_too_long      warning   seed: len(response) > 1000
-empty_response         error     no text and no tool call (the user got nothing)
+empty_response         error     no text, no tool call and no refusal message (the user got nothing)
 low_quality            warning   quality_score < ``low_quality_below`` (6.0: the seed's fair/poor bands)
 refusal                warning   ``message.refusal`` set, or a refusal phrase in the text
 truncated              warning   finish_reason == "length"
@@ -30,7 +30,7 @@ from conv_pipeline.core.schema import CONVERSATION_ISSUES, conform
 ISSUE_RULES: dict[str, tuple[str, str]] = {
     "response_too_short": ("warning", "seed rule: response shorter than 50 characters"),
     "response_too_long": ("warning", "seed rule: response longer than 1000 characters"),
-    "empty_response": ("error", "no response text and no tool call"),
+    "empty_response": ("error", "no response text, no tool call and no refusal message"),
     "low_quality": ("warning", "heuristic quality score below the low-quality bound"),
     "refusal": ("warning", "the model refused or said it cannot help"),
     "truncated": ("warning", "finish_reason 'length': the answer was cut off"),
@@ -57,9 +57,7 @@ def issue_flags(scored: pl.LazyFrame, *, low_quality_below: float) -> pl.LazyFra
         pl.all(),
         (seed_issue == "response_too_short").fill_null(False).alias("response_too_short"),
         (seed_issue == "response_too_long").fill_null(False).alias("response_too_long"),
-        ((pl.col("response_length") == 0) & (pl.col("n_tool_calls").fill_null(0) == 0)).alias(
-            "empty_response"
-        ),
+        pl.col("is_empty_answer").alias("empty_response"),
         (pl.col("quality_score") < low_quality_below).alias("low_quality"),
         pl.col("is_refusal").alias("refusal"),
         pl.col("finish_reason").eq_missing("length").alias("truncated"),

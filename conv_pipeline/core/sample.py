@@ -10,11 +10,14 @@ What the sample contains (defaults: 3,000 completions over 72 hours from 2025-03
 
 * The recipe's four scenarios with their system prompts — ``customer_support``/``technical_issue``,
   ``sales_inquiry``/``product_info``, ``onboarding``/``getting_started`` and
-  ``billing_support``/``account_management`` — each with a varied pool of user prompts and of
-  assistant answers of different quality: good answers (50–500 characters, helpful and courteous),
-  long step-by-step answers (500–1000), rambling ones (> 1000), curt ones (< 50), answers that
-  say "I don't know" / "Sorry, I cannot", and plain answers without any of the recipe's indicator
-  words. A few prompts and answers are in other languages or carry emoji.
+  ``billing_support``/``account_management`` (``v2`` adds a line to each system prompt). Each has
+  about ten topics (an upload that crashes, a plan comparison, a double charge, …) whose prompts
+  come with answers that fit them, in different qualities: good answers (50–500 characters,
+  helpful and courteous), long step-by-step guides (500–1000), rambling ones (> 1000), curt ones
+  (< 50), answers that say "I don't know" / "Sorry, I cannot" / "unable to help", and plain
+  answers without any of the recipe's indicator words. Answers are assembled from parts (opener,
+  body, closer), so they vary. A few prompts and answers are in French, German, Spanish,
+  Japanese, Chinese or Korean, or carry emoji.
 * A day/night traffic pattern (UTC, quieter at the weekend), lines sorted by ``created``.
 * Metadata on every record, strings only: ``user_type``, ``category``, ``conversation_id``,
   ``pipeline_source`` (``"sample"``), ``prompt_variant`` (``v1``/``v2``), ``timestamp`` (ISO time
@@ -24,17 +27,22 @@ What the sample contains (defaults: 3,000 completions over 72 hours from 2025-03
   "tool_calls"``, then a follow-up whose input has the assistant's call and the ``tool`` result),
   answers cut by ``max_tokens`` (``finish_reason "length"``), ``content_filter`` stops and model
   refusals (``message.refusal`` set, ``content`` null) — each a percent or two of the traffic.
-* Realistic ``usage`` (about four characters per token) and two models (``gpt-4o`` and
-  ``gpt-4o-mini``).
+* Realistic ``usage`` (about four characters per token, a few more per message, plus the tool
+  definitions), two models (``gpt-4o`` and ``gpt-4o-mini``), and the request parameters the
+  service stores (``temperature``, ``tools``, …).
 * One planted incident, so the reports and alerts have something to find: between hour 30 and hour
   42 of the sample (:data:`DEGRADED_WINDOW`) a bad ``v2`` billing prompt goes out together with an
   invoice-day surge of billing traffic, and ``user_type=billing_support, prompt_variant=v2``
   (:data:`DEGRADED_SEGMENT`) answers turn curt, unhelpful or refusing. That segment's average
-  recipe score inside the window is far below 6.0 and most of its answers are under 50 characters;
-  everywhere else every hour averages above 6.0.
+  recipe score inside the window is far below 6.0 (about 4.6) and most of its answers are under 50
+  characters; the window's hours average about 5.7 overall, while every other hour averages well
+  above 6.0 (about 6.9).
 
 Everything is derived from ``random.Random(seed)`` — never the wall clock — so the same arguments
-give byte-identical files. :func:`write_bulk` writes large volumes for benchmarks.
+give byte-identical files. :func:`iter_sample_records` generates the records in memory (streaming;
+records may share read-only nested objects such as ``tools``, so copy one before mutating it) and
+:func:`write_bulk` writes large volumes for benchmarks (about a million records in 20–30 seconds
+of generation plus the writing).
 """
 
 from __future__ import annotations
@@ -76,7 +84,7 @@ class SampleSummary:
     """What :func:`write_sample` wrote.
 
     ``counts`` tallies the special shapes: ``tool_calls`` (completions that call a tool),
-    ``tool_results`` (follow-ups answering with a tool result in the input), ``length``,
+    ``tool_results`` (completions whose input holds a tool result), ``length``,
     ``content_filter``, ``refusal``, ``too_short`` (non-empty answers under 50 characters),
     ``empty_response`` (null or empty content), ``too_long`` (over 1000 characters),
     ``multi_turn`` (completions whose input holds earlier turns), ``conversations``, ``unicode``
@@ -92,7 +100,9 @@ class SampleSummary:
     counts: dict[str, int]
 
 
-def degraded_window(start: datetime = SAMPLE_START, hours: int = DEFAULT_HOURS):
+def degraded_window(
+    start: datetime = SAMPLE_START, hours: int = DEFAULT_HOURS
+) -> tuple[datetime, datetime]:
     """The degraded window of a sample starting at ``start`` and spanning ``hours``.
 
     Hours 30–42 when the sample spans at least 48 hours; for shorter samples the same fraction of
@@ -135,7 +145,73 @@ def iter_sample_records(
 
 
 def _dumps(record: dict) -> str:
-    return json.dumps(record, ensure_ascii=False)
+    """``json.dumps(record, ensure_ascii=False)`` for the generator's records, several times faster.
+
+    Every text comes from a finite pool, so its JSON form is cached; the fixed parts are literal.
+    The tests check that the result is byte-identical to ``json.dumps`` for a whole sample.
+    """
+    choice = record["choices"][0]
+    msg = choice["message"]
+    usage = record["usage"]
+    calls = msg.get("tool_calls")
+    message = (
+        f'{{"role": "assistant", "content": {_js(msg["content"])}, '
+        f'"refusal": {_js(msg["refusal"])}, '
+        + (f'"tool_calls": {json.dumps(calls, ensure_ascii=False)}, ' if calls else "")
+        + '"annotations": []}'
+    )
+    items = []
+    for m in record["messages"]:
+        extra = ""
+        if "tool_calls" in m:
+            extra = f', "tool_calls": {json.dumps(m["tool_calls"], ensure_ascii=False)}'
+        elif "tool_call_id" in m:
+            extra = f', "tool_call_id": "{m["tool_call_id"]}"'
+        items.append(
+            f'{{"id": "{m["id"]}", "role": "{m["role"]}", "content": {_js(m["content"])}, '
+            f'"name": null, "content_parts": null{extra}}}'
+        )
+    tools = record["tools"]
+    return (
+        f'{{"id": "{record["id"]}", "object": "chat.completion", "created": {record["created"]}, '
+        f'"model": "{record["model"]}", "choices": [{{"index": 0, "message": {message}, '
+        f'"finish_reason": "{choice["finish_reason"]}", "logprobs": null}}], '
+        f'"usage": {{"prompt_tokens": {usage["prompt_tokens"]}, '
+        f'"completion_tokens": {usage["completion_tokens"]}, '
+        f'"total_tokens": {usage["total_tokens"]}, "prompt_tokens_details": '
+        f'{{"cached_tokens": {usage["prompt_tokens_details"]["cached_tokens"]}, '
+        f'"audio_tokens": 0}}, "completion_tokens_details": {{"reasoning_tokens": 0, '
+        f'"audio_tokens": 0, "accepted_prediction_tokens": 0, "rejected_prediction_tokens": 0}}}}, '
+        f'"metadata": {json.dumps(record["metadata"], ensure_ascii=False)}, '
+        f'"system_fingerprint": "{record["system_fingerprint"]}", "service_tier": "default", '
+        f'"request_id": "{record["request_id"]}", "seed": null, "temperature": 1.0, '
+        f'"top_p": 1.0, "presence_penalty": 0.0, "frequency_penalty": 0.0, '
+        f'"tool_choice": null, "tools": {_tools_json(tools) if tools else "null"}, '
+        f'"input_user": null, "messages": [{", ".join(items)}]}}'
+    )
+
+
+_JSON_CACHE: dict[str, str] = {}
+_TOOLS_CACHE: dict[int, tuple[list, str]] = {}
+
+
+def _js(text: str | None) -> str:
+    """A JSON string literal (``null`` for None), cached: the texts come from finite pools."""
+    if text is None:
+        return "null"
+    out = _JSON_CACHE.get(text)
+    if out is None:
+        out = json.dumps(text, ensure_ascii=False)
+        if len(_JSON_CACHE) < 100_000:
+            _JSON_CACHE[text] = out
+    return out
+
+
+def _tools_json(tools: list) -> str:
+    hit = _TOOLS_CACHE.get(id(tools))
+    if hit is None or hit[0] is not tools:
+        hit = _TOOLS_CACHE[id(tools)] = (tools, json.dumps(tools, ensure_ascii=False))
+    return hit[1]
 
 
 def _write_atomic(path: Path, data: bytes) -> None:
@@ -322,7 +398,7 @@ _KINDS = (
     "unicode", "tool_call", "length", "content_filter", "refusal",
 )  # fmt: skip
 _KINDS_CUM = tuple(
-    itertools.accumulate((0.655, 0.08, 0.025, 0.03, 0.025, 0.04, 0.03, 0.06, 0.02, 0.015, 0.02))
+    itertools.accumulate((0.752, 0.08, 0.015, 0.015, 0.025, 0.035, 0.03, 0.02, 0.01, 0.008, 0.01))
 )
 # What the degraded segment answers inside the window.
 _DEG_KINDS = ("curt", "refusal", "evasive", "good")
@@ -334,6 +410,10 @@ _FINGERPRINTS = {
 }
 _CHANNELS = ("web", "web", "web", "mobile", "mobile", "api")
 _REGIONS = ("eastus", "eastus", "eastus2", "westeurope", "westeurope", "swedencentral", "japaneast")
+
+
+_SEG_USER_TYPE = DEGRADED_SEGMENT["user_type"]
+_SEG_VARIANT = DEGRADED_SEGMENT["prompt_variant"]
 
 
 def _pick(rng: random.Random, cum: tuple[float, ...]) -> int:
@@ -367,7 +447,7 @@ class _Conv:
         self.variant = variant
         self.model = model
         self.meta = meta  # the metadata that stays the same for every turn
-        self.segment = all(meta[k] == v for k, v in DEGRADED_SEGMENT.items())
+        self.segment = meta["user_type"] == _SEG_USER_TYPE and variant == _SEG_VARIANT
         self.history: list[tuple[dict, int]] = []
         self.turn = 0
         self.turns_left = turns
@@ -523,7 +603,10 @@ class _Generator:
             pass
         elif kind in ("good", "short", "unsure", "plain"):
             own = getattr(unit, kind) if unit is not None else ()
-            content = _one(rng, own or getattr(pools, f"{kind}_any"))
+            shared = getattr(pools, f"{kind}_any")
+            # Unsure answers draw from the topic's and the scenario's pools, so every one of the
+            # seed's negative phrases shows up.
+            content = _one(rng, (own + shared) if kind == "unsure" else (own or shared))
         elif kind in ("detailed", "too_long"):
             content = _one(rng, getattr(pools, kind))
         elif kind == "curt":

@@ -70,6 +70,7 @@ SCORED_CONVERSATIONS: dict[str, pl.DataType] = {
     "has_courtesy_indicator": pl.Boolean(),
     "has_negative_indicator": pl.Boolean(),
     "is_refusal": pl.Boolean(),
+    "is_empty_answer": pl.Boolean(),
     "is_error": pl.Boolean(),
     "readability_flesch": pl.Float64(),
 }

@@ -116,6 +116,12 @@ def score_frame(raw: pl.LazyFrame | pl.DataFrame) -> pl.LazyFrame:
     words = text.str.count_matches(r"\w+")
     sentences = text.str.count_matches(r"[.!?]+(\s|$)").clip(lower_bound=1)
     syllables = lower.str.count_matches(r"[aeiouy]+")
+    # The user got nothing: no text, no tool call and no refusal message.
+    no_answer = (
+        (text.str.len_chars() == 0)
+        & (pl.col("n_tool_calls").fill_null(0) == 0)
+        & pl.col("refusal").fill_null("").eq("")
+    )
     return lf.select(
         "completion_id",
         "created_at",
@@ -136,14 +142,11 @@ def score_frame(raw: pl.LazyFrame | pl.DataFrame) -> pl.LazyFrame:
         lower.str.contains_any(HELPFUL_INDICATORS).alias("has_helpful_indicator"),
         lower.str.contains_any(COURTESY_INDICATORS).alias("has_courtesy_indicator"),
         lower.str.contains_any(NEGATIVE_INDICATORS).alias("has_negative_indicator"),
-        (
-            pl.col("refusal").is_not_null() & (pl.col("refusal") != "")
-            | lower.str.contains_any(REFUSAL_PHRASES)
-        ).alias("is_refusal"),
-        (
-            pl.col("finish_reason").eq_missing("content_filter")
-            | ((text.str.len_chars() == 0) & (pl.col("n_tool_calls").fill_null(0) == 0))
-        ).alias("is_error"),
+        (pl.col("refusal").fill_null("").ne("") | lower.str.contains_any(REFUSAL_PHRASES)).alias(
+            "is_refusal"
+        ),
+        no_answer.alias("is_empty_answer"),
+        (pl.col("finish_reason").eq_missing("content_filter") | no_answer).alias("is_error"),
         pl.when(words > 0)
         .then(206.835 - 1.015 * (words / sentences) - 84.6 * (syllables / words))
         .otherwise(None)
