@@ -417,3 +417,23 @@ def test_random_indicator_dense_strings_match_seed() -> None:
         ]
         texts.append("".join(parts))
     assert_parity(texts)
+
+
+def test_every_character_next_to_the_indicator_phrases_matches_seed():
+    """Scoring matches phrases ASCII-case-insensitively instead of lower-casing: prove it against
+    Python's str.lower() for each character standing in for, or next to, a phrase's letters."""
+    import polars as pl
+
+    from conv_pipeline.core.scoring import quality_score_expr
+    from conv_pipeline.core.seed_reference import calculate_quality_score
+
+    points = [*range(0x80, 0x3000), *range(0x3000, 0x110000, 13), 0x130, 0x212A, 0x17F, 0x131]
+    chars = [chr(cp) for cp in points if not 0xD800 <= cp <= 0xDFFF]
+    templates = ["THAN{c} YOU", "i don't {c}now", "{c}ELP", "sorry, {c} cannot", "glad to hel{c}"]
+    texts = [t.format(c=c) for c in chars for t in templates]
+    ours = pl.DataFrame({"response": texts}).select(quality_score_expr(pl.col("response")))
+    expected = [calculate_quality_score({"response": t}) for t in texts]
+    mismatches = [
+        t for t, a, b in zip(texts, ours.to_series().to_list(), expected, strict=True) if a != b
+    ]
+    assert mismatches == []

@@ -5,10 +5,10 @@ Polars expression, so it runs over millions of rows without a Python loop and gi
 as the seed's function for every input:
 
 * ``len(response)`` in Python counts code points; ``str.len_chars`` counts the same.
-* ``response.lower()`` is Python's full Unicode lower-casing; Polars' ``str.to_lowercase`` is Rust's,
-  which applies the same full mappings (``İ`` → ``i̇``, Kelvin sign → ``k``, final sigma). Every
-  indicator phrase is ASCII, so the Unicode-version differences between the two libraries cannot
-  change whether a phrase is found.
+* ``phrase in response.lower()`` is matched ASCII-case-insensitively on the original text, with
+  the Kelvin-sign spellings of the phrases that contain a "k" (see ``_with_kelvin``): the only
+  non-ASCII characters that Python lower-cases to ASCII are U+212A and U+0130, so the answers are
+  the same for every string, and no lower-cased copy is made.
 * the score only ever moves by multiples of 0.5 from 5.0, so the floating-point sums are exact.
 
 Beside the seed score the module adds what a user of the report wants to filter on: the quality band
@@ -17,6 +17,8 @@ word/sentence counts and a Flesch reading-ease estimate.
 """
 
 from __future__ import annotations
+
+import re
 
 import polars as pl
 
@@ -53,11 +55,38 @@ REFUSAL_PHRASES = [
 BANDS = ("excellent", "good", "fair", "poor")
 
 
+# Python's str.lower() maps exactly two non-ASCII characters to ASCII letters: U+0130 (İ → "i̇",
+# an "i" followed by a combining dot, which can never complete one of these phrases) and U+212A
+# (Kelvin sign → "k"). Matching ASCII-case-insensitively on the original text is therefore the
+# same as matching on ``response.lower()``, provided the phrases with a "k" also come with the
+# Kelvin sign in its place. No lower-cased copy of the text is ever made.
+_KELVIN = "\u212a"
+
+
+def _with_kelvin(phrases: list[str]) -> list[str]:
+    return phrases + [p.replace("k", _KELVIN) for p in phrases if "k" in p]
+
+
+_HELPFUL = _with_kelvin(HELPFUL_INDICATORS)
+_COURTESY = _with_kelvin(COURTESY_INDICATORS)
+_NEGATIVE = _with_kelvin(NEGATIVE_INDICATORS)
+_REFUSAL = _with_kelvin(REFUSAL_PHRASES)
+
+
+def _pattern(phrases: list[str]) -> str:
+    # (?i-u): ASCII-only case folding (Unicode folding would also match "ſ" for "s", which
+    # Python's lower() does not); the regex engine's literal search beats Aho-Corasick here.
+    return "(?i-u)(?:" + "|".join(re.escape(p) for p in phrases) + ")"
+
+
+def _has_any(text: pl.Expr, phrases: list[str]) -> pl.Expr:
+    return text.str.contains(_pattern(phrases))
+
+
 def quality_score_expr(response: pl.Expr) -> pl.Expr:
     """The seed's ``calculate_quality_score`` on a text column (null treated as "")."""
     text = response.fill_null("")
     n = text.str.len_chars()
-    lower = text.str.to_lowercase()
     length_points = (
         pl.when((n >= 50) & (n <= 500))
         .then(pl.lit(1.0))
@@ -65,9 +94,9 @@ def quality_score_expr(response: pl.Expr) -> pl.Expr:
         .then(pl.lit(-1.0))
         .otherwise(pl.lit(0.0))
     )
-    helpful = pl.when(lower.str.contains_any(HELPFUL_INDICATORS)).then(1.0).otherwise(0.0)
-    courtesy = pl.when(lower.str.contains_any(COURTESY_INDICATORS)).then(0.5).otherwise(0.0)
-    negative = pl.when(lower.str.contains_any(NEGATIVE_INDICATORS)).then(0.5).otherwise(0.0)
+    helpful = pl.when(_has_any(text, _HELPFUL)).then(1.0).otherwise(0.0)
+    courtesy = pl.when(_has_any(text, _COURTESY)).then(0.5).otherwise(0.0)
+    negative = pl.when(_has_any(text, _NEGATIVE)).then(0.5).otherwise(0.0)
     score = pl.lit(5.0) + length_points + helpful + courtesy - negative
     return score.clip(1.0, 10.0)
 
@@ -112,10 +141,9 @@ def score_frame(raw: pl.LazyFrame | pl.DataFrame) -> pl.LazyFrame:
     """
     lf = raw.lazy()
     text = pl.col("response").fill_null("")
-    lower = text.str.to_lowercase()
     words = text.str.count_matches(r"\w+")
     sentences = text.str.count_matches(r"[.!?]+(\s|$)").clip(lower_bound=1)
-    syllables = lower.str.count_matches(r"[aeiouy]+")
+    syllables = text.str.count_matches(r"(?i)[aeiouy]+")
     # The user got nothing: no text, no tool call and no refusal message.
     no_answer = (
         (text.str.len_chars() == 0)
@@ -139,12 +167,10 @@ def score_frame(raw: pl.LazyFrame | pl.DataFrame) -> pl.LazyFrame:
         quality_score_expr(pl.col("response")).alias("quality_score"),
         text.str.len_chars().cast(pl.Int64).alias("response_length"),
         words.cast(pl.Int64).alias("response_words"),
-        lower.str.contains_any(HELPFUL_INDICATORS).alias("has_helpful_indicator"),
-        lower.str.contains_any(COURTESY_INDICATORS).alias("has_courtesy_indicator"),
-        lower.str.contains_any(NEGATIVE_INDICATORS).alias("has_negative_indicator"),
-        (pl.col("refusal").fill_null("").ne("") | lower.str.contains_any(REFUSAL_PHRASES)).alias(
-            "is_refusal"
-        ),
+        _has_any(text, _HELPFUL).alias("has_helpful_indicator"),
+        _has_any(text, _COURTESY).alias("has_courtesy_indicator"),
+        _has_any(text, _NEGATIVE).alias("has_negative_indicator"),
+        (pl.col("refusal").fill_null("").ne("") | _has_any(text, _REFUSAL)).alias("is_refusal"),
         no_answer.alias("is_empty_answer"),
         (pl.col("finish_reason").eq_missing("content_filter") | no_answer).alias("is_error"),
         pl.when(words > 0)
