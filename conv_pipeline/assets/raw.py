@@ -10,6 +10,17 @@ from conv_pipeline.partitions import Partitions
 from conv_pipeline.resources import CompletionSource, PipelineStore
 
 RAW_KEY = dg.AssetKey("raw_completions")
+HOURS_PER_BATCH = 24
+# What the checks and the metadata need of the rows once they are written.
+_CHECK_COLUMNS = [
+    "completion_id",
+    "created_at",
+    "partition_key",
+    "user_type",
+    "category",
+    "finish_reason",
+    "response",
+]
 
 
 def build_raw_completions(parts: Partitions) -> dg.AssetsDefinition:
@@ -41,10 +52,24 @@ def build_raw_completions(parts: Partitions) -> dg.AssetsDefinition:
             f"{source.describe()}: {sync.files} files, {sync.records} usable records, "
             f"{sync.rejected} rejected; parsed {len(sync.files_parsed)} new or changed files"
         )
-        frame = source.read_hours(store, config.partition_start, keys)
-        by_key = frame.partition_by("partition_key", as_dict=True, maintain_order=True)
-        for key in keys:
-            store.write_hour("raw_completions", key, by_key.get((key,), frame.clear()))
+        # Hours are read and written a day at a time: memory stays bounded on long backfills.
+        frames, empty_hours, source_schema = [], 0, None
+        for start in range(0, len(keys), HOURS_PER_BATCH):
+            batch = keys[start : start + HOURS_PER_BATCH]
+            frame = source.read_hours(store, config.partition_start, batch)
+            if source_schema is None or frame.schema != RAW_COMPLETIONS:
+                source_schema = frame.head(0)
+            by_key = frame.partition_by("partition_key", as_dict=True, maintain_order=True)
+            for key in batch:
+                store.write_hour("raw_completions", key, by_key.get((key,), frame.clear()))
+            empty_hours += sum(1 for k in batch if (k,) not in by_key)
+            frames.append(frame.select(_CHECK_COLUMNS))
+            del frame, by_key
+        frame = (
+            pl.concat(frames)
+            if frames
+            else pl.DataFrame(schema={c: RAW_COMPLETIONS[c] for c in _CHECK_COLUMNS})
+        )
         store.refresh_warehouse()
         rejected = _rejected_in(store, keys)
         metadata = standard(
@@ -60,7 +85,7 @@ def build_raw_completions(parts: Partitions) -> dg.AssetsDefinition:
                 "source_files": sync.files,
                 "source_files_parsed_this_run": len(sync.files_parsed),
                 "source_rejected_total": sync.rejected,
-                "empty_partitions": sum(1 for k in keys if (k,) not in by_key),
+                "empty_partitions": empty_hours,
             }
         )
         return dg.MaterializeResult(
@@ -68,7 +93,7 @@ def build_raw_completions(parts: Partitions) -> dg.AssetsDefinition:
             check_results=[
                 integrity.unique_ids(RAW_KEY, frame),
                 integrity.inside_window(RAW_KEY, frame),
-                integrity.schema_matches(RAW_KEY, frame, RAW_COMPLETIONS),
+                integrity.schema_matches(RAW_KEY, source_schema, RAW_COMPLETIONS),
             ],
         )
 

@@ -10,7 +10,7 @@ from conv_pipeline.core.config import MonitoringConfig
 from conv_pipeline.core.issues import categorize_issues
 from conv_pipeline.core.report import partition_metrics, quality_distribution
 from conv_pipeline.core.schema import CONVERSATION_ISSUES, SCORED_CONVERSATIONS, conform
-from conv_pipeline.core.scoring import INPUT_COLUMNS, score_frame
+from conv_pipeline.core.scoring import INPUT_COLUMNS, score_conversations
 from conv_pipeline.partitions import Partitions
 from conv_pipeline.resources import PipelineStore
 
@@ -32,7 +32,7 @@ def build_scoring_assets(parts: Partitions, config: MonitoringConfig) -> list[dg
             "One row per completion: `quality_score` is the seed's `calculate_quality_score` on the "
             "final assistant text (exactly), `quality_band` its distribution bands, plus response "
             "length, words, tokens, finish reason, refusal, error, helpful/courtesy/negative "
-            "indicator flags and a Flesch reading-ease estimate."
+            "indicator flags and a readability grade (Automated Readability Index)."
         ),
         check_specs=[
             *integrity.specs(SCORED_KEY, [integrity.MATCHES_UPSTREAM, integrity.SCHEMA]),
@@ -45,7 +45,7 @@ def build_scoring_assets(parts: Partitions, config: MonitoringConfig) -> list[dg
         store = pipeline.store
         keys = context.partition_keys
         raw = store.read_hours("raw_completions", keys, columns=INPUT_COLUMNS)
-        scored = conform(score_frame(raw).collect(), SCORED_CONVERSATIONS)
+        scored = conform(score_conversations(raw), SCORED_CONVERSATIONS)
         by_key = scored.partition_by("partition_key", as_dict=True, maintain_order=True)
         for key in keys:
             store.write_hour("scored_conversations", key, by_key.get((key,), scored.clear()))

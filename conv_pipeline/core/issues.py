@@ -98,7 +98,7 @@ def categorize_issues(scored: pl.DataFrame, *, low_quality_below: float) -> pl.D
             .replace_strict({k: v[1] for k, v in ISSUE_RULES.items()}, return_dtype=pl.String)
             .alias("detail"),
         )
-        .collect()
+        .collect(engine="streaming")
     )
     order = {name: i for i, name in enumerate(names)}
     long = long.with_columns(

@@ -72,7 +72,7 @@ SCORED_CONVERSATIONS: dict[str, pl.DataType] = {
     "is_refusal": pl.Boolean(),
     "is_empty_answer": pl.Boolean(),
     "is_error": pl.Boolean(),
-    "readability_flesch": pl.Float64(),
+    "readability_ari": pl.Float64(),
 }
 
 CONVERSATION_ISSUES: dict[str, pl.DataType] = {

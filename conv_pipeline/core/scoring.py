@@ -13,7 +13,7 @@ as the seed's function for every input:
 
 Beside the seed score the module adds what a user of the report wants to filter on: the quality band
 (the seed's ``calculate_quality_distribution`` bands), the indicator flags, refusal detection,
-word/sentence counts and a Flesch reading-ease estimate.
+word counts and a readability grade (the Automated Readability Index).
 """
 
 from __future__ import annotations
@@ -141,9 +141,11 @@ def score_frame(raw: pl.LazyFrame | pl.DataFrame) -> pl.LazyFrame:
     """
     lf = raw.lazy()
     text = pl.col("response").fill_null("")
-    words = text.str.count_matches(r"\w+")
-    sentences = text.str.count_matches(r"[.!?]+(\s|$)").clip(lower_bound=1)
-    syllables = text.str.count_matches(r"(?i)[aeiouy]+")
+    # Readability as the Automated Readability Index (a US grade level) from characters, words
+    # (spaces + 1) and sentences (runs of . ! ?): cheap to count, no syllables.
+    chars = text.str.len_chars()
+    words = pl.when(chars > 0).then(text.str.count_matches(" ", literal=True) + 1).otherwise(0)
+    sentences = text.str.count_matches(r"(?-u)[.!?]+").clip(lower_bound=1)
     # The user got nothing: no text, no tool call and no refusal message.
     no_answer = (
         (text.str.len_chars() == 0)
@@ -165,7 +167,7 @@ def score_frame(raw: pl.LazyFrame | pl.DataFrame) -> pl.LazyFrame:
         "total_tokens",
         "n_tool_calls",
         quality_score_expr(pl.col("response")).alias("quality_score"),
-        text.str.len_chars().cast(pl.Int64).alias("response_length"),
+        chars.cast(pl.Int64).alias("response_length"),
         words.cast(pl.Int64).alias("response_words"),
         _has_any(text, _HELPFUL).alias("has_helpful_indicator"),
         _has_any(text, _COURTESY).alias("has_courtesy_indicator"),
@@ -174,8 +176,14 @@ def score_frame(raw: pl.LazyFrame | pl.DataFrame) -> pl.LazyFrame:
         no_answer.alias("is_empty_answer"),
         (pl.col("finish_reason").eq_missing("content_filter") | no_answer).alias("is_error"),
         pl.when(words > 0)
-        .then(206.835 - 1.015 * (words / sentences) - 84.6 * (syllables / words))
+        .then(4.71 * (chars / words) + 0.5 * (words / sentences) - 21.43)
         .otherwise(None)
         .round(1)
-        .alias("readability_flesch"),
+        .alias("readability_ari"),
     ).with_columns(quality_band_expr(pl.col("quality_score")).alias("quality_band"))
+
+
+def score_conversations(raw: pl.LazyFrame | pl.DataFrame) -> pl.DataFrame:
+    """``score_frame`` collected on Polars' streaming engine, which spreads the string work over
+    every core (the in-memory engine runs each expression over a column on one thread)."""
+    return score_frame(raw).collect(engine="streaming")
