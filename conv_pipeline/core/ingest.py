@@ -25,6 +25,7 @@ import gzip
 import json
 import re
 import zlib
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -116,8 +117,15 @@ def _split_lines(path: Path) -> tuple[pl.DataFrame, list[tuple[int | None, str, 
         lines = text.split("\n")
     for line_no, reason in problems:
         rejected.append((line_no, reason, ""))
+    return _lines_frame(lines, 1), rejected
+
+
+def _lines_frame(lines: list[str], first_line: int) -> pl.DataFrame:
     frame = pl.DataFrame(
-        {"line_no": pl.int_range(1, len(lines) + 1, eager=True), "text": lines},
+        {
+            "line_no": pl.int_range(first_line, first_line + len(lines), eager=True),
+            "text": lines,
+        },
         schema={"line_no": pl.Int64, "text": pl.String},
     )
     if frame.height:
@@ -128,7 +136,49 @@ def _split_lines(path: Path) -> tuple[pl.DataFrame, list[tuple[int | None, str, 
             .otherwise(pl.col("text"))
             .str.strip_suffix("\r")
         )
-    return frame, rejected
+    return frame
+
+
+def _iter_blocks(
+    path: Path,
+) -> Iterator[tuple[pl.DataFrame, list[tuple[int | None, str, str]], bool]]:
+    """Blocks of at most ``CHUNK_LINES`` lines ``(frame, problems, ends_with_newline)``.
+
+    Plain files are streamed, so a file of any size is parsed in bounded memory; gzip files are
+    decompressed whole (to keep the readable part of a truncated stream).
+    """
+    if path.name.endswith(".gz"):
+        frame, problems = _split_lines(path)
+        trailing = bool(frame.height) and frame["text"][-1] == ""
+        yield frame, problems, trailing
+        return
+    block: list[str] = []
+    problems: list[tuple[int | None, str, str]] = []
+    first = 1
+    line_no = 0
+    trailing = False
+    with open(path, "rb") as fh:
+        for raw in fh:
+            line_no += 1
+            trailing = raw.endswith(b"\n")
+            raw = raw[:-1] if trailing else raw
+            try:
+                block.append(raw.decode("utf-8"))
+            except UnicodeDecodeError as exc:
+                block.append("")
+                problems.append(
+                    (
+                        line_no,
+                        f"invalid UTF-8 at byte {exc.start} of the line",
+                        raw[:EXCERPT_CHARS].decode("utf-8", "replace"),
+                    )
+                )
+            if len(block) >= CHUNK_LINES:
+                yield _lines_frame(block, first), problems, False
+                first, block, problems = line_no + 1, [], []
+    if trailing:
+        block.append("")  # the empty piece after the final newline, as str.split gives it
+    yield _lines_frame(block, first), problems, trailing
 
 
 # One pass of DuckDB over all lines: validity, the top-level fields, and the derived columns.
@@ -298,6 +348,7 @@ def parse_lines(
     con = duckdb.connect()
     try:
         con.execute("SET preserve_insertion_order = true")
+        con.execute("SET enable_progress_bar = false")
         parsed = _run_extract(con, lines)
         bad_json = (
             parsed.filter(pl.col("reason").eq_missing("malformed JSON"))
@@ -414,37 +465,39 @@ def _rejects_frame(source_file: str, rows: list[tuple[int | None, str, str]]) ->
 
 def parse_export_file(path: Path, *, source_file: str, partition_start: datetime) -> ParsedFile:
     """Parse one export file into records and rejections (never raises for bad content)."""
+    record_parts: list[pl.DataFrame] = []
+    rejected_parts: list[pl.DataFrame] = []
+    all_problems: list[tuple[int | None, str, str]] = []
+    total = nonblank_total = 0
     try:
-        frame, problems = _split_lines(path)
+        for frame, problems, trailing in _iter_blocks(path):
+            # A trailing newline leaves one empty piece after it that is not a line of the file.
+            total += frame.height - (1 if trailing else 0)
+            nonblank = frame.filter(pl.col("text").str.strip_chars().str.len_bytes() > 0)
+            nonblank_total += nonblank.height
+            all_problems += problems
+            for offset in range(0, nonblank.height, CHUNK_LINES):
+                records, rejected = parse_lines(
+                    nonblank.slice(offset, CHUNK_LINES),
+                    source_file=source_file,
+                    partition_start=partition_start,
+                )
+                record_parts.append(records)
+                rejected_parts.append(rejected)
     except OSError as exc:
         return ParsedFile(
             records=empty(RAW_COMPLETIONS),
             rejected=_rejects_frame(source_file, [(None, f"unreadable file: {exc}", "")]),
         )
-    # A trailing newline leaves one empty piece after it that is not a line of the file.
-    total = frame.height - (1 if frame.height and frame["text"][-1] == "" else 0)
-    nonblank = frame.filter(pl.col("text").str.strip_chars().str.len_bytes() > 0)
     # Lines already rejected for invalid UTF-8 were blanked; don't count them as blank.
-    bad_lines = {p[0] for p in problems if p[0] is not None}
-    blank = total - nonblank.height - len(bad_lines)
-    if total == 0 or (nonblank.height == 0 and not problems):
-        problems.append((None, "empty file: no records", ""))
-    if nonblank.height:
-        # Bounded chunks keep the memory of one huge file flat.
-        parts = [
-            parse_lines(
-                nonblank.slice(offset, CHUNK_LINES),
-                source_file=source_file,
-                partition_start=partition_start,
-            )
-            for offset in range(0, nonblank.height, CHUNK_LINES)
-        ]
-        records = pl.concat([p[0] for p in parts])
-        rejected = pl.concat([p[1] for p in parts])
-    else:
-        records, rejected = empty(RAW_COMPLETIONS), empty(REJECTED_RECORDS)
-    if problems:
-        rejected = pl.concat([rejected, _rejects_frame(source_file, problems)]).sort(
+    bad_lines = {p[0] for p in all_problems if p[0] is not None}
+    blank = total - nonblank_total - len(bad_lines)
+    if total == 0 or (nonblank_total == 0 and not all_problems):
+        all_problems.append((None, "empty file: no records", ""))
+    records = pl.concat(record_parts) if record_parts else empty(RAW_COMPLETIONS)
+    rejected = pl.concat(rejected_parts) if rejected_parts else empty(REJECTED_RECORDS)
+    if all_problems:
+        rejected = pl.concat([rejected, _rejects_frame(source_file, all_problems)]).sort(
             "source_line", nulls_last=True
         )
     return ParsedFile(records=records, rejected=rejected, lines=total, blank_lines=max(blank, 0))
