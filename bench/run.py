@@ -85,6 +85,12 @@ def code_fingerprint() -> dict:
     }
 
 
+def loadavg() -> list[float]:
+    """1, 5 and 15-minute load averages: anything else running on the machine skews the timings."""
+    with open("/proc/loadavg") as fh:
+        return [float(x) for x in fh.read().split()[:3]]
+
+
 def machine() -> dict:
     import dagster
     import duckdb
@@ -482,6 +488,7 @@ def bench_e2e(work: Path, n: int, *, hours: int, files: int = 8, keep: bool = Fa
     if GNU_TIME.exists():
         cmd = [str(GNU_TIME), "-v", "-o", str(time_file), *cmd]
     log(f"e2e {label}: {' '.join(cmd)}")
+    load_before = loadavg()
     env["PYTHONUNBUFFERED"] = "1"  # so each output line is timestamped when it is printed
     t_start = time.time()
     t0 = time.perf_counter()
@@ -537,6 +544,8 @@ def bench_e2e(work: Path, n: int, *, hours: int, files: int = 8, keep: bool = Fa
         "files": len(paths),
         "export_bytes": size,
         "export_write_seconds": round(write_s, 1),
+        "loadavg_before": load_before,
+        "loadavg_after": loadavg(),
         "command": " ".join(cmd),
         "exit_code": rc,
         "wall_seconds": round(wall, 2),
@@ -680,6 +689,7 @@ def main(argv: list[str] | None = None) -> int:
     res: dict = {
         "machine": machine(),
         "code": code_fingerprint(),
+        "loadavg_start": loadavg(),
         "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
     }
     if not args.skip_scoring:

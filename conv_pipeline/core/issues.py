@@ -69,39 +69,30 @@ def issue_flags(scored: pl.LazyFrame, *, low_quality_below: float) -> pl.LazyFra
 
 
 def categorize_issues(scored: pl.DataFrame, *, low_quality_below: float) -> pl.DataFrame:
-    """Long table of issues for the scored conversations."""
-    flags = issue_flags(scored.lazy(), low_quality_below=low_quality_below)
-    names = list(ISSUE_RULES)
-    long = (
-        flags.unpivot(
-            on=names,
-            index=[
-                "completion_id",
-                "created_at",
-                "partition_key",
-                "model",
-                "user_type",
-                "category",
-                "prompt_variant",
-                "quality_score",
-                "response_length",
-            ],
-            variable_name="issue",
-            value_name="flag",
-        )
-        .filter(pl.col("flag"))
-        .with_columns(
-            pl.col("issue")
-            .replace_strict({k: v[0] for k, v in ISSUE_RULES.items()}, return_dtype=pl.String)
-            .alias("severity"),
-            pl.col("issue")
-            .replace_strict({k: v[1] for k, v in ISSUE_RULES.items()}, return_dtype=pl.String)
-            .alias("detail"),
-        )
-        .collect(engine="streaming")
+    """Long table of issues for the scored conversations (one boolean filter per issue)."""
+    index = [
+        "completion_id",
+        "created_at",
+        "partition_key",
+        "model",
+        "user_type",
+        "category",
+        "prompt_variant",
+        "quality_score",
+        "response_length",
+    ]
+    flags = issue_flags(scored.lazy(), low_quality_below=low_quality_below).collect(
+        engine="streaming"
     )
-    order = {name: i for i, name in enumerate(names)}
-    long = long.with_columns(
-        pl.col("issue").replace_strict(order, return_dtype=pl.Int32).alias("_o")
-    ).sort("created_at", "completion_id", "_o")
+    parts = [
+        flags.filter(pl.col(name)).select(
+            *index,
+            pl.lit(name).alias("issue"),
+            pl.lit(severity).alias("severity"),
+            pl.lit(detail).alias("detail"),
+            pl.lit(order, pl.Int32).alias("_o"),
+        )
+        for order, (name, (severity, detail)) in enumerate(ISSUE_RULES.items())
+    ]
+    long = pl.concat(parts).sort("created_at", "completion_id", "_o")
     return conform(long, CONVERSATION_ISSUES)

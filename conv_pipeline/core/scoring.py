@@ -83,10 +83,7 @@ def _has_any(text: pl.Expr, phrases: list[str]) -> pl.Expr:
     return text.str.contains(_pattern(phrases))
 
 
-def quality_score_expr(response: pl.Expr) -> pl.Expr:
-    """The seed's ``calculate_quality_score`` on a text column (null treated as "")."""
-    text = response.fill_null("")
-    n = text.str.len_chars()
+def _score_from(n: pl.Expr, helpful: pl.Expr, courtesy: pl.Expr, negative: pl.Expr) -> pl.Expr:
     length_points = (
         pl.when((n >= 50) & (n <= 500))
         .then(pl.lit(1.0))
@@ -94,11 +91,27 @@ def quality_score_expr(response: pl.Expr) -> pl.Expr:
         .then(pl.lit(-1.0))
         .otherwise(pl.lit(0.0))
     )
-    helpful = pl.when(_has_any(text, _HELPFUL)).then(1.0).otherwise(0.0)
-    courtesy = pl.when(_has_any(text, _COURTESY)).then(0.5).otherwise(0.0)
-    negative = pl.when(_has_any(text, _NEGATIVE)).then(0.5).otherwise(0.0)
-    score = pl.lit(5.0) + length_points + helpful + courtesy - negative
+    score = (
+        pl.lit(5.0)
+        + length_points
+        + pl.when(helpful).then(1.0).otherwise(0.0)
+        + pl.when(courtesy).then(0.5).otherwise(0.0)
+        - pl.when(negative).then(0.5).otherwise(0.0)
+    )
     return score.clip(1.0, 10.0)
+
+
+def quality_score_expr(response: pl.Expr) -> pl.Expr:
+    """The seed's ``calculate_quality_score`` on a text column (null treated as "").
+
+    Nulls are handled on the derived values (length 0, no phrase), never by copying the text.
+    """
+    return _score_from(
+        response.str.len_chars().fill_null(0),
+        _has_any(response, _HELPFUL),
+        _has_any(response, _COURTESY),
+        _has_any(response, _NEGATIVE),
+    )
 
 
 def quality_band_expr(score: pl.Expr) -> pl.Expr:
@@ -139,20 +152,11 @@ def score_frame(raw: pl.LazyFrame | pl.DataFrame) -> pl.LazyFrame:
 
     Expects the ``raw_completions`` columns (see ``conv_pipeline.core.schema``).
     """
-    lf = raw.lazy()
-    text = pl.col("response").fill_null("")
-    # Readability as the Automated Readability Index (a US grade level) from characters, words
+    text = pl.col("response")  # never copied: nulls are handled on the derived values
+    # Every text scan happens once, in the first select; the rest is arithmetic on its results.
+    # Readability is the Automated Readability Index (a US grade level) from characters, words
     # (spaces + 1) and sentences (runs of . ! ?): cheap to count, no syllables.
-    chars = text.str.len_chars()
-    words = pl.when(chars > 0).then(text.str.count_matches(" ", literal=True) + 1).otherwise(0)
-    sentences = text.str.count_matches(r"(?-u)[.!?]+").clip(lower_bound=1)
-    # The user got nothing: no text, no tool call and no refusal message.
-    no_answer = (
-        (text.str.len_chars() == 0)
-        & (pl.col("n_tool_calls").fill_null(0) == 0)
-        & pl.col("refusal").fill_null("").eq("")
-    )
-    return lf.select(
+    scanned = raw.lazy().select(
         "completion_id",
         "created_at",
         "partition_key",
@@ -166,21 +170,42 @@ def score_frame(raw: pl.LazyFrame | pl.DataFrame) -> pl.LazyFrame:
         "completion_tokens",
         "total_tokens",
         "n_tool_calls",
-        quality_score_expr(pl.col("response")).alias("quality_score"),
-        chars.cast(pl.Int64).alias("response_length"),
-        words.cast(pl.Int64).alias("response_words"),
-        _has_any(text, _HELPFUL).alias("has_helpful_indicator"),
-        _has_any(text, _COURTESY).alias("has_courtesy_indicator"),
-        _has_any(text, _NEGATIVE).alias("has_negative_indicator"),
-        (pl.col("refusal").fill_null("").ne("") | _has_any(text, _REFUSAL)).alias("is_refusal"),
-        no_answer.alias("is_empty_answer"),
-        (pl.col("finish_reason").eq_missing("content_filter") | no_answer).alias("is_error"),
-        pl.when(words > 0)
-        .then(4.71 * (chars / words) + 0.5 * (words / sentences) - 21.43)
-        .otherwise(None)
-        .round(1)
-        .alias("readability_ari"),
-    ).with_columns(quality_band_expr(pl.col("quality_score")).alias("quality_band"))
+        text.str.len_chars().fill_null(0).cast(pl.Int64).alias("response_length"),
+        _has_any(text, _HELPFUL).fill_null(False).alias("has_helpful_indicator"),
+        _has_any(text, _COURTESY).fill_null(False).alias("has_courtesy_indicator"),
+        _has_any(text, _NEGATIVE).fill_null(False).alias("has_negative_indicator"),
+        (pl.col("refusal").fill_null("").ne("") | _has_any(text, _REFUSAL).fill_null(False)).alias(
+            "is_refusal"
+        ),
+        pl.col("refusal").fill_null("").eq("").alias("_no_refusal_text"),
+        text.str.count_matches(" ", literal=True).fill_null(0).alias("_spaces"),
+        text.str.count_matches(r"(?-u)[.!?]+").fill_null(0).clip(lower_bound=1).alias("_sentences"),
+    )
+    chars = pl.col("response_length")
+    words = pl.when(chars > 0).then(pl.col("_spaces") + 1).otherwise(0)
+    no_answer = (
+        (chars == 0) & (pl.col("n_tool_calls").fill_null(0) == 0) & pl.col("_no_refusal_text")
+    )
+    return (
+        scanned.with_columns(
+            _score_from(
+                chars,
+                pl.col("has_helpful_indicator"),
+                pl.col("has_courtesy_indicator"),
+                pl.col("has_negative_indicator"),
+            ).alias("quality_score"),
+            words.cast(pl.Int64).alias("response_words"),
+            no_answer.alias("is_empty_answer"),
+            (pl.col("finish_reason").eq_missing("content_filter") | no_answer).alias("is_error"),
+            pl.when(words > 0)
+            .then(4.71 * (chars / words) + 0.5 * (words / pl.col("_sentences")) - 21.43)
+            .otherwise(None)
+            .round(1)
+            .alias("readability_ari"),
+        )
+        .with_columns(quality_band_expr(pl.col("quality_score")).alias("quality_band"))
+        .drop("_spaces", "_sentences", "_no_refusal_text")
+    )
 
 
 def score_conversations(raw: pl.LazyFrame | pl.DataFrame) -> pl.DataFrame:
