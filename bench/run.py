@@ -2,7 +2,8 @@
 
 1. **Scoring** — N response texts from the bundled sample generator, scored by the seed's own
    Python functions (``seed_reference.calculate_quality_score`` and ``seed_length_issue``, one call
-   per row) and by this pipeline (``score_frame(raw).collect()`` + ``categorize_issues``). Only the
+   per row) and by this pipeline (``score_conversations`` — what the asset calls, else
+   ``score_frame(raw).collect()`` — + ``categorize_issues``). Only the
    computation is timed (best of 3 for ours, one pass for the seed's loop). The results are
    asserted identical row by row: ``quality_score`` and the seed's length issue (taken both from
    the ``response_too_short``/``response_too_long`` rows of ``categorize_issues`` and from
