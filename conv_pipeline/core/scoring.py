@@ -127,8 +127,8 @@ def quality_band_expr(score: pl.Expr) -> pl.Expr:
     )
 
 
-# The raw_completions columns scoring reads.
-INPUT_COLUMNS = [
+# The raw_completions columns scored_conversations carries over as they are.
+PASS_THROUGH = [
     "completion_id",
     "created_at",
     "partition_key",
@@ -142,9 +142,9 @@ INPUT_COLUMNS = [
     "completion_tokens",
     "total_tokens",
     "n_tool_calls",
-    "response",
-    "refusal",
 ]
+# The raw_completions columns scoring reads.
+INPUT_COLUMNS = [*PASS_THROUGH, "response", "refusal"]
 
 
 def score_frame(raw: pl.LazyFrame | pl.DataFrame) -> pl.LazyFrame:
@@ -157,19 +157,7 @@ def score_frame(raw: pl.LazyFrame | pl.DataFrame) -> pl.LazyFrame:
     # Readability is the Automated Readability Index (a US grade level) from characters, words
     # (spaces + 1) and sentences (runs of . ! ?): cheap to count, no syllables.
     scanned = raw.lazy().select(
-        "completion_id",
-        "created_at",
-        "partition_key",
-        "model",
-        "user_type",
-        "category",
-        "conversation_id",
-        "prompt_variant",
-        "finish_reason",
-        "prompt_tokens",
-        "completion_tokens",
-        "total_tokens",
-        "n_tool_calls",
+        *PASS_THROUGH,
         text.str.len_chars().fill_null(0).cast(pl.Int64).alias("response_length"),
         _has_any(text, _HELPFUL).fill_null(False).alias("has_helpful_indicator"),
         _has_any(text, _COURTESY).fill_null(False).alias("has_courtesy_indicator"),
