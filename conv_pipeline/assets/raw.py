@@ -71,7 +71,8 @@ def build_raw_completions(parts: Partitions) -> dg.AssetsDefinition:
             else pl.DataFrame(schema={c: RAW_COMPLETIONS[c] for c in _CHECK_COLUMNS})
         )
         store.refresh_warehouse()
-        rejected = _rejected_in(store, keys)
+        per_hour = store.rejected_counts()
+        rejected = sum(per_hour.get(k, 0) for k in keys)
         metadata = standard(
             frame,
             RAW_COMPLETIONS,
@@ -98,17 +99,3 @@ def build_raw_completions(parts: Partitions) -> dg.AssetsDefinition:
         )
 
     return raw_completions
-
-
-def _rejected_in(store, keys: list[str]) -> int:
-    folder = store.tables_dir / "rejected_records"
-    files = [p for p in folder.rglob("*.parquet")] if folder.exists() else []
-    if not files:
-        return 0
-    return (
-        pl.scan_parquet(files)
-        .filter(pl.col("partition_key").is_in(keys))
-        .select(pl.len())
-        .collect()
-        .item()
-    )

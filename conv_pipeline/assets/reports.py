@@ -23,21 +23,6 @@ TEXT_COLUMNS = ["completion_id", "partition_key", "response", "last_user_message
 DAILY_KEY = dg.AssetKey("daily_insight_report")
 
 
-def _rejected_by_key(store: DataStore) -> dict[str, int]:
-    folder = store.tables_dir / "rejected_records"
-    files = list(folder.rglob("*.parquet")) if folder.exists() else []
-    if not files:
-        return {}
-    counts = (
-        pl.scan_parquet(files)
-        .filter(pl.col("partition_key").is_not_null())
-        .group_by("partition_key")
-        .len()
-        .collect()
-    )
-    return dict(counts.rows())
-
-
 def _split(df: pl.DataFrame, column: str) -> dict[str, pl.DataFrame]:
     return {k[0]: v for k, v in df.partition_by(column, as_dict=True).items()}
 
@@ -124,7 +109,7 @@ def build_report_assets(parts: Partitions, config: MonitoringConfig) -> list[dg.
         )
         scored = _split(store.read_hours("scored_conversations", keys), "partition_key")
         issues = _split(store.read_hours("conversation_issues", keys), "partition_key")
-        rejected = _rejected_by_key(store)
+        rejected = store.rejected_counts()
         empty_raw = store.read_hours("raw_completions", [], columns=TEXT_COLUMNS)
         empty_scored = store.read_hours("scored_conversations", []).clear()
         empty_issues = store.read_hours("conversation_issues", []).clear()
@@ -198,7 +183,7 @@ def build_report_assets(parts: Partitions, config: MonitoringConfig) -> list[dg.
         context: dg.AssetExecutionContext, pipeline: PipelineStore
     ) -> dg.MaterializeResult:
         store = pipeline.store
-        rejected = _rejected_by_key(store)
+        rejected = store.rejected_counts()
         computed: dict[str, dict] = {}
         summary, last_md, last_path = [], "", ""
         for day in context.partition_keys:

@@ -26,7 +26,7 @@ import json
 import re
 import zlib
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -54,7 +54,6 @@ class ParsedFile:
     rejected: pl.DataFrame
     lines: int = 0
     blank_lines: int = 0
-    notes: list[str] = field(default_factory=list)
 
 
 def read_text(path: Path) -> tuple[str | None, list[tuple[int | None, str]]]:

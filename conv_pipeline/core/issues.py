@@ -70,17 +70,8 @@ def issue_flags(scored: pl.LazyFrame, *, low_quality_below: float) -> pl.LazyFra
 
 def categorize_issues(scored: pl.DataFrame, *, low_quality_below: float) -> pl.DataFrame:
     """Long table of issues for the scored conversations (one boolean filter per issue)."""
-    index = [
-        "completion_id",
-        "created_at",
-        "partition_key",
-        "model",
-        "user_type",
-        "category",
-        "prompt_variant",
-        "quality_score",
-        "response_length",
-    ]
+    # The issue table's columns besides the issue's own, taken from its contract.
+    index = [c for c in CONVERSATION_ISSUES if c not in ("issue", "severity", "detail")]
     flags = issue_flags(scored.lazy(), low_quality_below=low_quality_below).collect(
         engine="streaming"
     )

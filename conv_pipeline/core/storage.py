@@ -117,8 +117,19 @@ class DataStore:
             return frame.select(columns) if columns else frame
         return pl.read_parquet(paths, columns=columns)
 
-    def existing_hours(self, table: str, partition_keys: Iterable[str]) -> list[str]:
-        return [k for k in partition_keys if self.hour_path(table, k).exists()]
+    def rejected_counts(self) -> dict[str, int]:
+        """Rejected input records per hourly partition (records whose hour is known)."""
+        files = list((self.tables_dir / "rejected_records").rglob("*.parquet"))
+        if not files:
+            return {}
+        counts = (
+            pl.scan_parquet(files)
+            .filter(pl.col("partition_key").is_not_null())
+            .group_by("partition_key")
+            .len()
+            .collect()
+        )
+        return dict(counts.rows())
 
     # ---- warehouse -------------------------------------------------------------------------
     @contextlib.contextmanager
