@@ -1,6 +1,7 @@
 """``conv-pipeline``: the command line.
 
 * ``conv-pipeline sample`` writes the bundled, deterministic sample to the export folder.
+* ``conv-pipeline standin`` serves a stand-in of the Stored Completions API for local trials.
 * ``conv-pipeline run`` materializes every hourly partition the source has data for (one run over
   the range, checks included), then the daily summaries, on the same Dagster instance the UI uses.
   It prints a summary, the failing quality checks and where the reports are, and exits non-zero
@@ -243,6 +244,39 @@ def cmd_generate(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_standin(args: argparse.Namespace, settings: Settings) -> int:
+    """Serve the Stored Completions stand-in (docs/STANDIN.md) until Ctrl-C."""
+    from conv_pipeline.standin import DEFAULT_API_KEY, StoredCompletionsServer
+
+    keys = args.api_key or [DEFAULT_API_KEY]
+    server = StoredCompletionsServer(api_keys=keys, latency_ms=args.latency_ms, port=args.port)
+    if args.load:
+        try:
+            loaded = server.load_export(args.load)
+        except FileNotFoundError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        print(
+            f"loaded {loaded.loaded:,} stored completions from {loaded.files} files"
+            f" ({loaded.duplicates:,} duplicate ids and {len(loaded.skipped):,} unusable lines skipped)"
+        )
+    with server:
+        print(f"stand-in serving on {server.url}  (Ctrl-C stops it)")
+        print(f"  OpenAI(base_url={server.openai_v1_base!r})  or  {server.v1_base!r}")
+        print(
+            f"  AzureOpenAI(azure_endpoint={server.azure_endpoint!r}, api_version='2025-02-01-preview')"
+        )
+        if not args.api_key:
+            print(f"  api key: {DEFAULT_API_KEY}")
+        sys.stdout.flush()
+        try:
+            while True:
+                time.sleep(3600)
+        except KeyboardInterrupt:
+            print("stopped")
+    return 0
+
+
 def _span(start: str, end: str) -> int:
     return int((parse_hour_key(end) - parse_hour_key(start)) / timedelta(hours=1)) + 1
 
@@ -266,6 +300,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--pipeline-source", default="demo", help="metadata pipeline_source")
     p.add_argument("--prompt-variant", help="metadata prompt_variant")
     p.add_argument("--kind", choices=["azure_openai", "openai"], help="which API (see README)")
+    p = sub.add_parser("standin", help="serve the Stored Completions API stand-in (local trials)")
+    p.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (default: a free one)")
+    p.add_argument("--load", help="an export folder to preload")
+    p.add_argument("--api-key", action="append", help="accepted key (repeatable)")
+    p.add_argument("--latency-ms", type=float, default=0, help="added to every request")
     args = parser.parse_args(argv)
     settings = Settings.from_env()
     commands = {
@@ -273,6 +312,7 @@ def main(argv: list[str] | None = None) -> int:
         "run": cmd_run,
         "export": cmd_export,
         "generate": cmd_generate,
+        "standin": cmd_standin,
     }
     try:
         return commands[args.command](args, settings)
