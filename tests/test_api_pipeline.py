@@ -186,3 +186,27 @@ def test_a_bad_endpoint_makes_run_exit_with_the_reason(tmp_path, monkeypatch, ca
     assert main(["run"]) == 2
     err = capsys.readouterr().err
     assert "could not reach Azure OpenAI http://127.0.0.1:9" in err and KEY not in err
+
+
+def test_settings_pick_the_api_source_and_keep_the_key_an_env_var(tmp_path, monkeypatch):
+    monkeypatch.setenv("CONV_PIPELINE_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("CONV_PIPELINE_SOURCE", "openai")
+    monkeypatch.setenv("OPENAI_BASE_URL", "http://127.0.0.1:9/openai/v1/")
+    monkeypatch.setenv("OPENAI_API_KEY", KEY)
+    monkeypatch.setenv("CONV_PIPELINE_API_METADATA", "pipeline_source=chat")
+    monkeypatch.setenv("CONV_PIPELINE_API_CONCURRENCY", "8")
+    settings = Settings.from_env()
+    assert settings.api.api_key_var == "OPENAI_API_KEY" and KEY not in repr(settings)
+    source = build_definitions(settings).resources["source"]
+    assert isinstance(source.api_key, dg.EnvVar) and source.api_key.env_var_name == "OPENAI_API_KEY"
+    assert source.concurrency == 8 and source.metadata_filter == "pipeline_source=chat"
+    resolved = source.process_config_and_initialize()
+    assert resolved.api_key == KEY
+    assert KEY not in resolved.describe()
+    monkeypatch.setenv("CONV_PIPELINE_API_CONCURRENCY", "many")
+    with pytest.raises(ValueError, match="CONV_PIPELINE_API_CONCURRENCY='many' is not a whole"):
+        Settings.from_env()
+    monkeypatch.setenv("CONV_PIPELINE_API_CONCURRENCY", "8")
+    monkeypatch.setenv("CONV_PIPELINE_SOURCE", "bigquery")
+    with pytest.raises(ValueError, match="use local, azure_openai or openai"):
+        build_definitions(Settings.from_env())
