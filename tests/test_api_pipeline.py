@@ -15,6 +15,7 @@ from openai import AzureOpenAI
 
 from conv_pipeline.capture import SEED_SCENARIOS, create_stored_completion
 from conv_pipeline.cli import main
+from conv_pipeline.core.storage import DataStore
 from conv_pipeline.definitions import build_definitions
 from conv_pipeline.settings import ApiSettings, Settings
 from conv_pipeline.standin import StoredCompletionsServer
@@ -210,3 +211,23 @@ def test_settings_pick_the_api_source_and_keep_the_key_an_env_var(tmp_path, monk
     monkeypatch.setenv("CONV_PIPELINE_SOURCE", "bigquery")
     with pytest.raises(ValueError, match="use local, azure_openai or openai"):
         build_definitions(Settings.from_env())
+
+
+def test_run_command_reads_the_api_directly(tmp_path, server, monkeypatch, capsys):
+    load(server, make_records(hours=2))
+    monkeypatch.setenv("CONV_PIPELINE_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("CONV_PIPELINE_SOURCE", "azure_openai")
+    monkeypatch.setenv("AZURE_OPENAI_ENDPOINT", server.azure_endpoint)
+    monkeypatch.setenv("AZURE_OPENAI_API_KEY", KEY)
+    assert main(["run"]) == 0
+    out = capsys.readouterr().out
+    assert "source: Azure OpenAI http://127.0.0.1" in out and "80 usable records" in out
+    assert "conversations scored: 80" in out and KEY not in out
+    # The run's own sync found nothing new: the CLI's sync had read everything.
+    assert main(["run"]) == 0
+    assert "conversations scored: 80" in capsys.readouterr().out
+    raw = DataStore(tmp_path / "data").query(
+        "SELECT count(*) AS n, count(DISTINCT completion_id) AS ids FROM raw_completions"
+    )
+    assert raw.row(0) == (80, 80)
