@@ -30,6 +30,7 @@ from conv_pipeline.standin import (
     StandinAPIError,
     StoredCompletionsServer,
     default_responder,
+    scripted,
 )
 
 KEY = "test-key-0123456789"
@@ -668,6 +669,29 @@ def test_a_responder_can_fail_like_the_service():
             )
         assert err.value.body["code"] == "content_filter"
         assert server.completions == []
+
+
+def test_a_scripted_responder_answers_in_order_then_fails_or_cycles():
+    judgments = [
+        '{"score": 5}',
+        StandinAPIError(429, "busy", type="requests", code="429"),
+        '{"score": 1}',
+    ]
+    with StoredCompletionsServer(api_keys={KEY}, responder=scripted(judgments)) as server:
+        client = v1_client(server)
+        ask = {"model": "judge", "messages": [{"role": "user", "content": "rate"}]}
+        assert client.chat.completions.create(**ask).choices[0].message.content == '{"score": 5}'
+        with pytest.raises(openai.RateLimitError):
+            client.chat.completions.create(**ask)
+        assert client.chat.completions.create(**ask).choices[0].message.content == '{"score": 1}'
+        with pytest.raises(openai.InternalServerError) as err:
+            client.chat.completions.create(**ask)
+        assert err.value.body["code"] == "script_exhausted"
+        server.responder = scripted(["a", "b"], cycle=True)
+        answers = [
+            client.chat.completions.create(**ask).choices[0].message.content for _ in range(5)
+        ]
+        assert answers == ["a", "b", "a", "b", "a"]
 
 
 def test_tool_calls_from_a_responder_and_max_tokens_truncation(server):
