@@ -943,3 +943,11 @@ def test_cli_standin_serves_an_export_until_interrupted(tmp_path):
 def test_cli_standin_reports_a_missing_export_folder(tmp_path, capsys):
     assert cli.main(["standin", "--load", str(tmp_path / "nope")]) == 2
     assert "export folder not found" in capsys.readouterr().err
+
+
+def test_request_log_max_keeps_only_the_latest_entries():
+    with StoredCompletionsServer(api_keys={KEY}, request_log_max=3) as server:
+        client = v1_client(server)
+        for i in range(5):
+            client.chat.completions.list(limit=i + 1)
+        assert [r["query"]["limit"] for r in server.request_log] == ["3", "4", "5"]
