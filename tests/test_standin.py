@@ -951,3 +951,23 @@ def test_request_log_max_keeps_only_the_latest_entries():
         for i in range(5):
             client.chat.completions.list(limit=i + 1)
         assert [r["query"]["limit"] for r in server.request_log] == ["3", "4", "5"]
+
+
+def test_the_async_client_reads_messages_concurrently(server):
+    import asyncio
+
+    from openai import AsyncOpenAI
+
+    for i in range(30):
+        server.add(record(i))
+    server.latency_ms = 20
+
+    async def read_all() -> dict[str, list[str]]:
+        client = AsyncOpenAI(base_url=server.openai_v1_base, api_key=KEY, max_retries=0)
+        ids = [c.id async for c in client.chat.completions.list(limit=100)]
+        pages = await asyncio.gather(*(client.chat.completions.messages.list(i) for i in ids))
+        await client.close()
+        return {i: [m.content for m in p.data] for i, p in zip(ids, pages, strict=True)}
+
+    got = asyncio.run(read_all())
+    assert got == {f"chatcmpl-{i:06d}": [f"question {i}"] for i in range(30)}
