@@ -528,6 +528,9 @@ class _HTTPServer(ThreadingHTTPServer):
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    # Headers and body go out in two writes: without TCP_NODELAY, Nagle and the client's
+    # delayed ACK add ~40 ms to every keep-alive answer, which no real service does.
+    disable_nagle_algorithm = True
     server_version = "conv-pipeline-standin/1"
     server: _HTTPServer
 
