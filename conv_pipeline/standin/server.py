@@ -528,17 +528,11 @@ class _HTTPServer(ThreadingHTTPServer):
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
-    # Headers and body go out in two writes: without TCP_NODELAY, Nagle and the client's
-    # delayed ACK add ~40 ms to every keep-alive answer, which no real service does.
+    # Without TCP_NODELAY, Nagle and the client's delayed ACK add ~40 ms to every keep-alive
+    # answer, which no real service does; answers also go out in one write (see _send).
     disable_nagle_algorithm = True
     server_version = "conv-pipeline-standin/1"
     server: _HTTPServer
-
-    def setup(self) -> None:
-        super().setup()
-        # Headers and body go out together, without Nagle's delay (40 ms per answer otherwise).
-        with contextlib.suppress(OSError):
-            self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
         return  # quiet: the request log is server.request_log
