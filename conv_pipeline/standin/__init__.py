@@ -6,7 +6,7 @@ For tests (the official ``openai`` SDK talks HTTP to it) and local trials
 
 from conv_pipeline.standin.faults import KINDS as FAULT_KINDS
 from conv_pipeline.standin.faults import FaultRule, Faults
-from conv_pipeline.standin.responder import Responder, default_responder
+from conv_pipeline.standin.responder import Responder, default_responder, scripted
 from conv_pipeline.standin.server import (
     DEFAULT_API_KEY,
     MIN_API_VERSION,
@@ -31,5 +31,6 @@ __all__ = [
     "StandinAPIError",
     "StoredCompletionsServer",
     "default_responder",
+    "scripted",
     "validate_metadata",
 ]

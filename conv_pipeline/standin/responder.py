@@ -18,7 +18,8 @@ from __future__ import annotations
 import copy
 import hashlib
 import re
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from conv_pipeline.standin.store import StandinAPIError
@@ -222,3 +223,34 @@ def input_message_items(completion_id: str, messages: list) -> list[dict]:
                 item[extra] = copy.deepcopy(message[extra])
         items.append(item)
     return items
+
+
+def scripted(replies: Iterable[Any], *, cycle: bool = False) -> Responder:
+    """A responder that answers with ``replies`` in order (thread-safe), each one any reply form
+    above or a :class:`StandinAPIError` instance to raise. When they run out it answers a 500
+    (``code`` "script_exhausted"), or starts again with ``cycle=True``."""
+    items = list(replies)
+    if not items:
+        raise ValueError("scripted() needs at least one reply")
+    lock = threading.Lock()
+    state = {"next": 0}
+
+    def responder(request: dict) -> Any:
+        with lock:
+            i = state["next"]
+            if i >= len(items):
+                if not cycle:
+                    raise StandinAPIError(
+                        500,
+                        f"The stand-in's script of {len(items)} replies is exhausted.",
+                        type="server_error",
+                        code="script_exhausted",
+                    )
+                i = 0
+            state["next"] = i + 1
+        reply = items[i]
+        if isinstance(reply, StandinAPIError):
+            raise reply
+        return copy.deepcopy(reply)
+
+    return responder

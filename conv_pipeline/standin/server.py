@@ -51,7 +51,10 @@ _ROUTE = re.compile(
 _API_VERSION = re.compile(r"^(\d{4}-\d{2}-\d{2})(-preview)?$")
 _ALNUM = string.ascii_letters + string.digits
 
-_NOT_FOUND = StandinAPIError(404, "Resource not found", type="not_found_error", code="404")
+
+def _not_found() -> StandinAPIError:
+    """Azure's answer for a route or api-version it does not serve."""
+    return StandinAPIError(404, "Resource not found", type="not_found_error", code="404")
 
 
 def _api_version_key(version: str) -> tuple[str, int] | None:
@@ -80,6 +83,8 @@ class StoredCompletionsServer:
         clock: ``() -> float`` unix seconds for ``created`` (settable later: ``server.clock``).
         min_api_version: the oldest ``api-version`` accepted on ``/openai/...`` without ``v1``.
         seed: makes completion ids reproducible.
+        request_log_max: keep only the latest N entries of ``request_log`` (None: all), so a
+            long benchmark does not grow the server's memory with every request.
     """
 
     def __init__(
@@ -94,6 +99,7 @@ class StoredCompletionsServer:
         clock: Callable[[], float] | None = None,
         min_api_version: str = MIN_API_VERSION,
         seed: int | None = None,
+        request_log_max: int | None = None,
         host: str = "127.0.0.1",
         port: int = 0,
     ) -> None:
@@ -116,6 +122,7 @@ class StoredCompletionsServer:
         self.store = CompletionStore()
         self.faults = Faults()
         self.request_log: list[dict[str, Any]] = []
+        self.request_log_max = request_log_max
         self._log_lock = threading.Lock()
         self._ids = random.Random(seed) if seed is not None else None
         self._id_lock = threading.Lock()
@@ -231,6 +238,9 @@ class StoredCompletionsServer:
     def _log(self, entry: dict) -> None:
         with self._log_lock:
             self.request_log.append(entry)
+            limit = self.request_log_max
+            if limit is not None and len(self.request_log) > limit:
+                del self.request_log[: len(self.request_log) - limit]
 
     def _authenticate(self, headers: dict[str, str], shape: str) -> str:
         if not self.api_keys and not self.bearer_tokens:
@@ -264,14 +274,14 @@ class StoredCompletionsServer:
             return
         version = query.get("api-version")
         if not version:
-            raise _NOT_FOUND
+            raise _not_found()
         key = _api_version_key(version)
         if key is None:
             raise StandinAPIError(
                 400, "API version not supported", param="api-version", code="BadRequest"
             )
         if key < _api_version_key(self.min_api_version):
-            raise _NOT_FOUND
+            raise _not_found()
 
     def handle(
         self,
@@ -286,7 +296,7 @@ class StoredCompletionsServer:
         gets the kind of credential that was accepted."""
         m = _ROUTE.match(path)
         if m is None:
-            raise _NOT_FOUND
+            raise _not_found()
         if m["v1"]:
             shape = "v1"
         elif m["av1"]:
@@ -303,7 +313,7 @@ class StoredCompletionsServer:
         if shape == "azure_deployment" and (cid is not None or method != "POST"):
             # Azure serves only the inference call under /deployments/: this is where an
             # AzureOpenAI client built with `azure_deployment` sends its list call.
-            raise _NOT_FOUND
+            raise _not_found()
         if cid is None:
             if method == "POST":
                 return 200, self._create(body, m["dep"], shape), shape
@@ -518,8 +528,8 @@ class _HTTPServer(ThreadingHTTPServer):
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
-    # Headers and body go out in two writes: without TCP_NODELAY, Nagle and the client's
-    # delayed ACK add ~40 ms to every keep-alive answer, which no real service does.
+    # Without TCP_NODELAY, Nagle and the client's delayed ACK add ~40 ms to every keep-alive
+    # answer, which no real service does; answers also go out in one write (see _send).
     disable_nagle_algorithm = True
     server_version = "conv-pipeline-standin/1"
     server: _HTTPServer
@@ -628,9 +638,8 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header("apim-request-id", request_id)
             for name, value in (extra or {}).items():
                 self.send_header(name, value)
-            self.end_headers()
-            self.wfile.write(data)
-            self.wfile.flush()
+            self._headers_buffer.append(b"\r\n" + data)  # one write: headers + body
+            self.flush_headers()
         except OSError:  # the client gave up (timeout) or the server is stopping
             self.close_connection = True
 
