@@ -246,7 +246,13 @@ def test_a_time_budget_stops_cleanly_and_the_pass_resumes(records, tmp_path):
         exporter = ApiExporter(tmp_path, azure(server, page_size=10, chunk_records=10))
         partial = exporter.sync(budget_seconds=0.25)
         assert not partial.complete and 0 < len(exported(tmp_path)) < 240
-        newer = make_records(start=BASE_HOUR + timedelta(hours=7), hours=1, per_hour=3, seed=5)
+        newer = make_records(
+            start=BASE_HOUR + timedelta(hours=7),
+            hours=1,
+            per_hour=3,
+            seed=5,
+            id_prefix="chatcmpl-new",
+        )
         load(server, newer)  # arrives while the first pass is unfinished
         rest = exporter.sync()
         assert rest.complete and rest.passes == 2  # the old walk, then the head again
@@ -413,3 +419,25 @@ def test_changing_the_filters_starts_a_new_copy(server, records, tmp_path):
     expected = sum(r["metadata"]["user_type"] == "pro" for r in records)
     assert pro.sync(store, PARTITION_START).records == expected
     assert replace(everything.api_config()).fingerprint() != pro.api_config().fingerprint()
+
+
+def test_a_service_that_ignores_order_desc_still_gives_everything_once(
+    server, records, tmp_path, monkeypatch
+):
+    ascending = server.store.list
+
+    def list_ignoring_order(**kwargs):
+        return ascending(**{**kwargs, "order": "asc"})
+
+    monkeypatch.setattr(server.store, "list", list_ignoring_order)
+    load(server, records)
+    exporter = ApiExporter(tmp_path, azure(server, page_size=25))
+    exporter.sync()
+    newer = make_records(
+        start=BASE_HOUR + timedelta(hours=8), hours=2, per_hour=5, seed=4, id_prefix="chatcmpl-new"
+    )
+    load(server, newer)
+    again = exporter.sync()
+    assert again.new_records == 10
+    assert_exactly_once(tmp_path, records + newer)
+    assert again.watermark == max(r["created"] for r in newer)

@@ -384,10 +384,12 @@ class ApiExporter:
 
         after = walk.get("after")
         finished = False
+        pages = 0
         try:
             while True:
-                if deadline is not None and time.monotonic() >= deadline:
-                    break
+                if deadline is not None and pages and time.monotonic() >= deadline:
+                    break  # (every call reads at least one page, so a pass always advances)
+                pages += 1
                 try:
                     page = await self._list_page(client, after, stats)
                 except _StaleCursor:
@@ -397,21 +399,27 @@ class ApiExporter:
                     walk["after"] = None
                     continue
                 data = page.get("data") or []
-                if walk.get("top") is None:
-                    # A `created` in the future (clock skew, milliseconds) must not lift the
-                    # watermark past the present, or later passes would stop too early.
-                    horizon = int(time.time()) + FUTURE_SLACK_SECONDS
-                    tops = [c for c in map(_created, data) if c is not None and c <= horizon]
-                    if tops:
-                        walk["top"] = max(tops)
+                dated = [c for c in map(_created, data) if c is not None]
+                # A `created` in the future (clock skew, milliseconds) must not lift the
+                # watermark past the present, or later passes would skip what comes next.
+                horizon = int(time.time()) + FUTURE_SLACK_SECONDS
+                tops = [c for c in dated if c <= horizon]
+                if tops:
+                    walk["top"] = max(tops + [walk["top"]] if walk.get("top") else tops)
+                if len(dated) >= 2 and dated[0] < dated[-1]:
+                    # The service ignored order=desc: no early stop for this pass (items older
+                    # than the floor are still skipped, so nothing is written twice).
+                    walk["unordered"] = True
                 stop = not data or not page.get("has_more")
+                if floor is not None and dated and not walk.get("unordered"):
+                    # Newest first: once a whole page is older than the floor, so is the rest.
+                    stop = stop or all(c < floor for c in dated)
                 fresh: list[dict] = []
                 for item in data:
                     stats.listed += 1
                     c = _created(item)
                     if floor is not None and c is not None and c < floor:
-                        stop = True  # older than the floor: read by an earlier pass
-                        continue
+                        continue  # older than the floor: read by an earlier pass
                     key = dedupe_key(item)
                     if key in known:
                         stats.skipped_known += 1
