@@ -487,7 +487,7 @@ def rejection_counts(rejected: pl.DataFrame) -> dict[str, int]:
     if rejected.height == 0:
         return {}
     codes = rejected.select(
-        pl.col("reason").str.split("; ").explode().str.extract(r"^([a-z_]+)", 1).alias("code")
+        pl.col("reason").str.split("; ").explode().str.extract(r"^([a-z_]+(?::[a-z_]+)?)", 1).alias("code")
     )
     return dict(sorted(codes.group_by("code").len().rows()))
 
