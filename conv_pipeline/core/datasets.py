@@ -487,7 +487,11 @@ def rejection_counts(rejected: pl.DataFrame) -> dict[str, int]:
     if rejected.height == 0:
         return {}
     codes = rejected.select(
-        pl.col("reason").str.split("; ").explode().str.extract(r"^([a-z_]+(?::[a-z_]+)?)", 1).alias("code")
+        pl.col("reason")
+        .str.split("; ")
+        .explode()
+        .str.extract(r"^([a-z_]+(?::[a-z_]+)?)", 1)
+        .alias("code")
     )
     return dict(sorted(codes.group_by("code").len().rows()))
 
@@ -540,7 +544,8 @@ def build_eval_dataset(
     )
     rows, rejected = [], []
     cols = ["completion_id", "messages", "response", "system_prompt", "last_user_message"]
-    cols += ["issues", "issue_details", "quality_score", *EVAL_EXTRA]
+    extra = [c for c in EVAL_EXTRA if c in frame.columns]
+    cols += ["issues", "issue_details", "quality_score", *extra]
     if judge:
         cols.append(judge)
     for r in frame.select(cols).iter_rows(named=True):
@@ -566,10 +571,7 @@ def build_eval_dataset(
             "issue_details": r["issue_details"],
             "quality_score": r["quality_score"],
             **({"judge_score": r[judge]} if judge else {}),
-            **{
-                k: (str(r[k]) if k == "created_at" and r[k] is not None else r[k])
-                for k in EVAL_EXTRA
-            },
+            **{k: (str(r[k]) if k == "created_at" and r[k] is not None else r[k]) for k in extra},
         }
         rows.append(
             {
