@@ -43,9 +43,10 @@ def check_line(line: str) -> list[str]:
         if set(m) - ALLOWED[role]:
             errors.append(f"unexpected keys {set(m) - ALLOWED[role]}")
         c = m.get("content")
-        if not (isinstance(c, str) or (isinstance(c, list) and c)):
-            if not (role == "assistant" and c is None and m.get("tool_calls")):
-                errors.append(f"{role} content {c!r}")
+        content_ok = isinstance(c, str) or (isinstance(c, list) and c)
+        tool_call_only = role == "assistant" and c is None and m.get("tool_calls")
+        if not content_ok and not tool_call_only:
+            errors.append(f"{role} content {c!r}")
         if "weight" in m and (isinstance(m["weight"], bool) or m["weight"] not in (0, 1)):
             errors.append("weight")
         if role == "tool" and not isinstance(m.get("tool_call_id"), str):
