@@ -187,7 +187,7 @@ def compare(
             rows.extend(_tests_for_pair(frame, dim, a, b, kinds, settings.min_samples))
     adjusted = stats.holm([r.get("p_value") for r in rows])
     for r, p in zip(rows, adjusted, strict=True):
-        r["window"] = window
+        r["period"] = window
         r["p_holm"] = p
         r["significant"] = p is not None and p < settings.alpha
         if r["status"] == "tested":

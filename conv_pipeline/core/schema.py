@@ -116,7 +116,7 @@ REJECTED_RECORDS: dict[str, pl.DataType] = {
 
 # Improvement tables (docs/IMPROVEMENT.md): one Parquet file per daily partition.
 EXPERIMENT_RESULTS: dict[str, pl.DataType] = {
-    "window": pl.String(),
+    "period": pl.String(),  # the day (or "first..last" for a range)
     "dimension": pl.String(),
     "arm_a": pl.String(),
     "arm_b": pl.String(),
