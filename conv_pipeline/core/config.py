@@ -27,7 +27,7 @@ import re
 from datetime import UTC, date, datetime
 from pathlib import Path
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 DEFAULT_CONFIG_PATH = Path(__file__).resolve().parent.parent / "monitoring_config.json"
 
@@ -101,6 +101,8 @@ class PipelineSettings(BaseModel):
 class FinetuneSettings(BaseModel):
     """The fine-tuning / distillation dataset (docs/IMPROVEMENT.md)."""
 
+    model_config = ConfigDict(extra="forbid")  # a misspelt key is an error
+
     window_days: int = Field(1, ge=1)  # a daily partition covers this many days, ending that day
     min_quality: float = 7.0  # quality_score >= this (the seed's 7.0 target; its maximum is 7.5)
     min_judge_score: float | None = 4.0  # judge score >= this, only when the judge column exists
@@ -112,6 +114,8 @@ class FinetuneSettings(BaseModel):
 
 
 class RegressionEvalSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")  # a misspelt key is an error
+
     window_days: int = Field(1, ge=1)
     issue_severities: list[str] = Field(default_factory=lambda: ["warning", "error"])
     judge_fail_below: float | None = 3.0  # a judge score below this fails, when the column exists
@@ -120,12 +124,16 @@ class RegressionEvalSettings(BaseModel):
 
 
 class ExperimentSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")  # a misspelt key is an error
+
     dimensions: list[str] = Field(default_factory=lambda: ["prompt_variant", "model"])
     min_samples: int = Field(30, ge=2)  # per arm; fewer means "insufficient data", no test
     alpha: float = Field(0.05, gt=0.0, lt=1.0)  # family-wise, Holm-corrected per window
 
 
 class DriftSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")  # a misspelt key is an error
+
     baseline_days: int = Field(7, ge=1)
     dimensions: list[str] = Field(
         default_factory=lambda: ["user_type", "category", "prompt_variant", "model"]
@@ -138,6 +146,8 @@ class DriftSettings(BaseModel):
 
 
 class ClusterSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")  # a misspelt key is an error
+
     min_failures: int = Field(10, ge=2)
     k_min: int = Field(2, ge=2)
     k_max: int = Field(8, ge=2)
@@ -146,9 +156,17 @@ class ClusterSettings(BaseModel):
     seed: int = 0
     silhouette_sample: int = Field(2_000, ge=10)
 
+    @model_validator(mode="after")
+    def _k_range(self) -> ClusterSettings:
+        if self.k_max < self.k_min:
+            raise ValueError(f"clusters.k_max ({self.k_max}) is below k_min ({self.k_min})")
+        return self
+
 
 class ImprovementSettings(BaseModel):
     """Keys of the ``improvement`` section (all optional)."""
+
+    model_config = ConfigDict(extra="forbid")  # a misspelt key is an error
 
     finetune: FinetuneSettings = Field(default_factory=FinetuneSettings)
     regression_eval: RegressionEvalSettings = Field(default_factory=RegressionEvalSettings)
