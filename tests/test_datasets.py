@@ -336,3 +336,62 @@ def test_judge_scores_add_failures_when_the_column_exists():
     assert failing["issues"].to_list() == [["judge_below_threshold"]]
     rows = datasets.build_eval_dataset(failing, raw, RegressionEvalSettings())["rows"]
     assert json.loads(rows["line"][0])["judge_score"] == 2.0
+
+
+@pytest.mark.parametrize(
+    ("messages", "reason"),
+    [
+        ("{not json", "input_messages_not_json"),
+        (json.dumps({"role": "user"}), "no_input_messages"),
+        (json.dumps([]), "no_input_messages"),
+        (json.dumps(["just a string"]), "message_not_object"),
+        (json.dumps([{"role": "narrator", "content": "x"}]), "unsupported_role"),
+        (
+            json.dumps([{"role": "user", "content": [{"type": "text", "text": 5}]}]),
+            "bad_content",
+        ),
+        (
+            json.dumps(
+                [
+                    {"role": "user", "content": "q"},
+                    {"role": "assistant", "content": None, "tool_calls": "x"},
+                ]
+            ),
+            "bad_tool_calls",
+        ),
+        (
+            json.dumps(
+                [
+                    {"role": "user", "content": "q"},
+                    {
+                        "role": "assistant",
+                        "content": None,
+                        "tool_calls": [{"id": "c", "function": "f"}],
+                    },
+                ]
+            ),
+            "bad_tool_calls",
+        ),
+    ],
+)
+def test_ugly_stored_messages_are_rejected_not_crashing(messages, reason):
+    built, _ = _build([_conv("ugly", "q", GOOD, messages=messages), _conv("fine", "Export?", GOOD)])
+    reasons = dict(built["rejected"].select("completion_id", "reason").rows())
+    assert reasons["ugly"].startswith(reason), reasons
+    published = (
+        built["train"]["completion_id"].to_list() + built["validation"]["completion_id"].to_list()
+    )
+    assert published == ["fine"]
+    # the eval set takes the same input without crashing either
+    scored, iss, raw = _tables([_conv("ugly", "q", "No.", quality=3.5, messages=messages)],
+                               [("ugly", "low_quality", "warning")])  # fmt: skip
+    failing = datasets.failing_conversations(scored, iss, ["warning"])
+    ev = datasets.build_eval_dataset(failing, raw, RegressionEvalSettings())
+    assert ev["rows"].height == 0 and ev["rejected"]["completion_id"].to_list() == ["ugly"]
+
+
+def test_a_tool_call_answer_with_unparseable_arguments_json_is_rejected():
+    conv = _conv("tc", "q", "", tool_calls="[not json")
+    cand = pl.DataFrame([{**conv}]).with_columns(pl.lit(7.5).alias("quality_score"))
+    built = datasets.build_finetune_dataset(cand, FinetuneSettings())
+    assert built["rejected"]["reason"].to_list() == ["conversion_error: JSONDecodeError"]

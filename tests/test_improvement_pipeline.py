@@ -301,3 +301,22 @@ def test_rerunning_a_day_gives_the_same_files(ran):
     assert again.success
     assert {p.name: p.read_bytes() for p in folder.iterdir()} == before
     assert (ran.data / "reports" / "clusters" / f"{DAYS[-1]}.json").read_bytes() == clusters_before
+
+
+def test_a_day_without_data_materializes_empty_artifacts(ran):
+    defs = build_definitions(ran.settings)
+    empty_day = "2025-02-20"
+    result = defs.resolve_job_def(DAILY_JOB).execute_in_process(
+        instance=ran.instance, partition_key=empty_day
+    )
+    assert result.success
+    folder = ran.data / "datasets" / "finetune" / empty_day
+    assert (folder / "train.jsonl").read_text() == ""
+    manifest = json.loads((folder / "manifest.json").read_text())
+    assert manifest["conversations"] == 0 and manifest["meets_openai_minimum"] is False
+    clusters = json.loads((ran.data / "reports" / "clusters" / f"{empty_day}.json").read_text())
+    assert clusters["clusters"] == [] and clusters["failures"] == 0
+    drift_check = [
+        e for e in result.get_asset_check_evaluations() if e.check_name == "no_segment_drift"
+    ]
+    assert drift_check[0].passed

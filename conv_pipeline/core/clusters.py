@@ -3,8 +3,8 @@
 Method (deterministic):
 
 1. The text of a failure is its last user message, cleaned: redaction markers (``[REDACTED:…]``),
-   e-mail addresses, URLs and digit runs are removed so they neither form themes nor leak into
-   the top terms.
+   whatever the datasets' PII screen matches (e-mail, card, phone, IP, API keys), URLs and digit
+   runs are removed so they neither form themes nor leak into the top terms.
 2. Identical cleaned prompts are fitted once, weighted by how often they occur.
 3. TF-IDF (scikit-learn, English stop words, sublinear tf, unigrams and bigrams, L2-normalized
    rows, so Euclidean k-means on them is spherical k-means by cosine).
@@ -24,6 +24,7 @@ import numpy as np
 import polars as pl
 
 from conv_pipeline.core.config import ClusterSettings
+from conv_pipeline.core.datasets import PII_PATTERNS
 from conv_pipeline.core.schema import FAILURE_CLUSTERS
 
 _CLEAN = re.compile(
@@ -34,9 +35,11 @@ _TOKEN = r"(?u)\b[^\W\d_][^\W\d_]+\b"  # words of 2+ letters, no digits
 
 
 def clean_prompts(texts: pl.Expr) -> pl.Expr:
+    out = texts.fill_null("")
+    for pattern in PII_PATTERNS.values():  # the datasets' PII screen, so no PII becomes a term
+        out = out.str.replace_all(pattern, " ")
     return (
-        texts.fill_null("")
-        .str.replace_all(_CLEAN.pattern, " ")
+        out.str.replace_all(_CLEAN.pattern, " ")
         .str.replace_all(r"\s+", " ")
         .str.strip_chars()
         .str.to_lowercase()

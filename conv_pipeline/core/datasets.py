@@ -263,10 +263,23 @@ def _convert_content(content, parts):
             kind = p.get("type") if isinstance(p, dict) else None
             if kind == "text" and isinstance(p.get("text"), str):
                 out.append({"type": "text", "text": p["text"]})
+            elif kind == "text":
+                raise ConversionError("bad_content: a text part without a string")
             else:
                 raise ConversionError(f"unsupported_content_part: {kind!r} (text fine-tuning only)")
         return out
     return None
+
+
+def _convert_call(c) -> dict:
+    fn = c.get("function") if isinstance(c, dict) else None
+    if not isinstance(fn, dict):
+        raise ConversionError("bad_tool_calls: a call without a function object")
+    return {
+        "id": c.get("id"),
+        "type": c.get("type", "function"),
+        "function": {"name": fn.get("name"), "arguments": fn.get("arguments")},
+    }
 
 
 def convert_message(m: dict) -> dict:
@@ -280,19 +293,11 @@ def convert_message(m: dict) -> dict:
     content = _convert_content(m.get("content"), m.get("content_parts"))
     if role == "assistant":
         out["content"] = content
-        if m.get("tool_calls"):
-            out["tool_calls"] = [
-                {
-                    "id": c.get("id"),
-                    "type": c.get("type", "function"),
-                    "function": {
-                        "name": (c.get("function") or {}).get("name"),
-                        "arguments": (c.get("function") or {}).get("arguments"),
-                    },
-                }
-                for c in m["tool_calls"]
-                if isinstance(c, dict)
-            ]
+        calls = m.get("tool_calls")
+        if calls:
+            if not isinstance(calls, list):
+                raise ConversionError("bad_tool_calls: not a list")
+            out["tool_calls"] = [_convert_call(c) for c in calls]
         out["weight"] = 0  # history: only the scored final answer is trained
     else:
         out["content"] = content if content is not None else ""
@@ -431,8 +436,11 @@ def build_finetune_dataset(candidates: pl.DataFrame, settings: FinetuneSettings)
     ).iter_rows():
         try:
             ex = build_example(msgs, resp, calls)
-        except (ConversionError, ValueError) as exc:
+        except ConversionError as exc:
             rejected.append({"completion_id": cid, "stage": "convert", "reason": str(exc)})
+        except (ValueError, TypeError) as exc:  # e.g. tool_calls that are not JSON
+            reason = f"conversion_error: {type(exc).__name__}"
+            rejected.append({"completion_id": cid, "stage": "convert", "reason": reason})
             continue
         problems = validate_example(ex, settings.max_tokens_per_example)
         if problems:
@@ -551,9 +559,14 @@ def build_eval_dataset(
     for r in frame.select(cols).iter_rows(named=True):
         try:
             msgs = input_messages(r["messages"])
-        except ConversionError as exc:
+        except (ConversionError, ValueError, TypeError) as exc:
+            reason = (
+                str(exc)
+                if isinstance(exc, ConversionError)
+                else f"conversion_error: {type(exc).__name__}"
+            )
             rejected.append(
-                {"completion_id": r["completion_id"], "stage": "convert", "reason": str(exc)}
+                {"completion_id": r["completion_id"], "stage": "convert", "reason": reason}
             )
             continue
         for m in msgs:
