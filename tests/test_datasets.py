@@ -167,6 +167,13 @@ def test_judge_threshold_applies_only_when_the_judge_column_exists():
     cand, excluded = datasets.finetune_candidates(judged, iss, raw, settings)
     assert excluded["below_min_judge_score"] == 1
     assert cand["completion_id"].to_list() == ["a"]
+    # the judge scores a sample: an unscored conversation passes unless a score is required
+    sampled = scored.with_columns(pl.Series("judge_score", [None, 2.0], dtype=pl.Float64))
+    cand, _ = datasets.finetune_candidates(sampled, iss, raw, settings)
+    assert cand["completion_id"].to_list() == ["a"]
+    strict = FinetuneSettings(min_judge_score=4.0, require_judge_score=True)
+    cand, excluded = datasets.finetune_candidates(sampled, iss, raw, strict)
+    assert cand.height == 0 and excluded["below_min_judge_score"] == 2
 
 
 def test_stored_messages_become_fine_tuning_messages():

@@ -107,6 +107,7 @@ class FinetuneSettings(BaseModel):
     min_quality: float = 7.0  # quality_score >= this (the seed's 7.0 target; its maximum is 7.5)
     min_judge_score: float | None = 4.0  # judge score >= this, only when the judge column exists
     judge_score_column: str = "judge_score"
+    require_judge_score: bool = False  # True: conversations the judge did not score are left out
     max_tokens_per_example: int = Field(16_384, ge=16)
     validation_fraction: float = Field(0.1, ge=0.0, lt=1.0)
     min_training_examples: int = 10  # OpenAI's minimum for a fine-tuning job

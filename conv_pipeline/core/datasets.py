@@ -9,7 +9,8 @@ Fine-tuning set (OpenAI / Azure OpenAI chat fine-tuning JSONL, one example per l
                   {"role": "assistant", "content": "the scored answer"}]}
 
 * candidates: ``quality_score >= min_quality``; the judge score ``>= min_judge_score`` when the
-  judge column exists; no row at all in ``conversation_issues``; no redaction marker
+  judge column exists (a conversation the judge did not score passes, unless
+  ``require_judge_score``); no row at all in ``conversation_issues``; no redaction marker
   (``[REDACTED:``) anywhere in the input or the answer; a non-empty answer;
 * converted from the stored messages (ids dropped, ``developer`` becomes ``system``, content parts
   become text parts; image parts are rejected: Azure OpenAI fine-tunes text only); earlier
@@ -401,8 +402,13 @@ def finetune_candidates(
         ("below_min_quality", pl.col("quality_score").fill_null(-1e9) < settings.min_quality),
     ]
     if judge and settings.min_judge_score is not None:
+        # a conversation the judge did not sample passes unless require_judge_score is set
+        unjudged = pl.lit(settings.require_judge_score)
         rules.append(
-            ("below_min_judge_score", pl.col(judge).fill_null(-1e9) < settings.min_judge_score)
+            (
+                "below_min_judge_score",
+                (pl.col(judge) < settings.min_judge_score).fill_null(unjudged),
+            )
         )
     rules += [
         (
