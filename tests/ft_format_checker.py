@@ -5,7 +5,8 @@ Per line: a JSON object whose keys are among ``messages``, ``tools``, ``parallel
 ``functions``; ``messages`` a non-empty list; every message has a ``role`` among system, user,
 assistant, tool, function and only that role's keys; ``content`` a string or a list of content
 parts; ``weight`` (assistant only) 0 or 1; tool messages carry ``tool_call_id``; at least one
-assistant message, and the last message is an assistant turn with something in it.
+assistant message, and the last message is an assistant turn with something in it; tool calls
+come with the ``tools`` they call (as in every function-calling example of the guide).
 """
 
 from __future__ import annotations
@@ -51,6 +52,11 @@ def check_line(line: str) -> list[str]:
             errors.append("weight")
         if role == "tool" and not isinstance(m.get("tool_call_id"), str):
             errors.append("tool_call_id")
+    tool_use = any(
+        isinstance(m, dict) and (m.get("tool_calls") or m.get("role") == "tool") for m in msgs
+    )
+    if tool_use and not ex.get("tools"):
+        errors.append("tool calls without tool definitions")
     if not any(isinstance(m, dict) and m.get("role") == "assistant" for m in msgs):
         errors.append("no assistant message")
     last = msgs[-1]

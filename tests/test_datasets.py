@@ -85,6 +85,26 @@ A = {"role": "assistant", "content": "a good answer"}
         (_example(S, {"role": "developer", "content": "x"}, U, A), "unsupported_role"),
         (_example(S, {"role": "user", "content": None}, A), "missing_content"),
         (_example(S, U, A, extra=1), "unknown_key"),
+        (
+            _example(
+                S,
+                U,
+                {
+                    "role": "assistant",
+                    "content": "ok",
+                    "tool_calls": [
+                        {
+                            "id": "c1",
+                            "type": "function",
+                            "function": {"name": "f", "arguments": "{}"},
+                        }
+                    ],
+                },
+                {"role": "tool", "content": "r", "tool_call_id": "c1"},
+                A,
+            ),
+            "tool_calls_without_tools",
+        ),  # fmt: skip
         (_example(S, {**U, "id": "msg-1"}, A), "unknown_message_key"),
         (_example(S, {"role": "user", "content": "x " * 40_000}, A), "too_many_tokens"),
         ({"messages": []}, "missing_messages"),
@@ -110,7 +130,7 @@ def test_validator_accepts_documented_shapes():
         _example(S, U, A),
         _example(U, A),
         _example(S, U, {**A, "weight": 0}, U, A),
-        _example(S, U, call, tool, A),
+        _example(S, U, call, tool, A, tools=[{"type": "function", "function": {"name": "f"}}]),
         _example(S, parts, A),
     ):
         assert datasets.validate_example(ex, max_tokens=16_384) == []
@@ -203,15 +223,20 @@ def test_stored_messages_become_fine_tuning_messages():
     )
     built, _ = _build([_conv("t", "Order 42?", "It shipped yesterday. Thank you for waiting!",
                              messages=history)])  # fmt: skip
-    line = (built["train"]["line"].to_list() + built["validation"]["line"].to_list())[0]
-    ex = json.loads(line)
+    # the request's tool definitions are not stored: such a conversation is refused, with reason
+    assert built["rejected"]["reason"].to_list() == [
+        "tool_calls_without_tools: the tool definitions are not known"
+    ]
+    ex = datasets.build_example(history, "It shipped yesterday. Thank you for waiting!", None)
     roles = [m["role"] for m in ex["messages"]]
     assert roles == ["system", "user", "assistant", "tool", "assistant"]
     assert ex["messages"][1]["content"] == [{"type": "text", "text": "Order 42?"}]
     assert ex["messages"][2]["weight"] == 0  # history is not trained
     assert "weight" not in ex["messages"][-1]
     assert all("id" not in m for m in ex["messages"])
-    assert check_line(line) == []
+    ex["tools"] = [{"type": "function", "function": {"name": "lookup", "parameters": {}}}]
+    assert datasets.validate_example(ex, 16_384) == []
+    assert check_line(json.dumps(ex)) == []
 
 
 def test_bad_rows_are_rejected_with_reasons_and_counted():

@@ -227,6 +227,8 @@ def test_finetune_metadata_shows_counts_and_a_sample(ran):
     assert meta["train_examples"].value > 100
     assert meta["rejected_examples"].value == 2
     assert "days" in meta  # a ranged run: one row per day
+    sample = meta["sample"].value
+    assert sample.startswith("```json") and '"messages"' in sample
 
 
 def test_regression_eval_set_holds_the_failures_deduplicated(ran):

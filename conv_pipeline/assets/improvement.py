@@ -204,6 +204,7 @@ def build_improvement_assets(
             "rejected_examples": sum(d["rejected"] for d in per_day),
             "duplicates_removed": sum(d["duplicates"] for d in per_day),
             "path": dg.MetadataValue.path(str(last["folder"])),
+            "sample": dg.MetadataValue.md(_sample_md(last["sample"], st.sample_rows)),
         }
         single = {
             "dagster/row_count": m["train"] + m["validation"],
@@ -211,7 +212,6 @@ def build_improvement_assets(
             "rejected_by_reason": dg.MetadataValue.json(m["rejected_by_reason"]),
             "estimated_tokens": m["estimated_tokens"],
             "meets_openai_minimum": m["meets_openai_minimum"],
-            "sample": dg.MetadataValue.md(_sample_md(last["sample"], st.sample_rows)),
         }
         return dg.MaterializeResult(metadata=_one_or_many(meta, per_day, single))
 
@@ -283,11 +283,11 @@ def build_improvement_assets(
             "duplicates_removed": sum(d["duplicates"] for d in per_day),
             "rejected_rows": sum(d["rejected"] for d in per_day),
             "path": dg.MetadataValue.path(str(last["folder"])),
+            "sample": dg.MetadataValue.md(_sample_md(last["lines"], 2)),
         }
         single = {
             "dagster/row_count": m["rows"],
             "issues": dg.MetadataValue.json(m["issues"]),
-            "sample": dg.MetadataValue.md(_sample_md(last["lines"], 2)),
         }
         return dg.MaterializeResult(metadata=_one_or_many(meta, per_day, single))
 

@@ -164,8 +164,11 @@ def validate_example(example, max_tokens: int, tokens: int | None = None) -> lis
     the role order (system messages only at the start, then a user message first; a ``tool``
     message only after an assistant message with ``tool_calls`` and answering one of its ids; an
     assistant's tool calls all answered before the next turn; no two assistant turns in a row
-    without a tool result between them); the last message an assistant turn with non-empty
-    content or tool calls and a non-zero weight; the estimated tokens under ``max_tokens``.
+    without a tool result between them); tool calls and tool results only with a top-level
+    ``tools`` list (``raw_completions`` does not keep the request's tool definitions, so such
+    conversations are refused rather than published half-specified); the last message an
+    assistant turn with non-empty content or tool calls and a non-zero weight; the estimated
+    tokens under ``max_tokens``.
     """
     if not isinstance(example, dict):
         return ["not_an_object"]
@@ -241,6 +244,11 @@ def validate_example(example, max_tokens: int, tokens: int | None = None) -> lis
             reasons.append("empty_assistant_final_turn")
         if last.get("weight") == 0:
             reasons.append("empty_assistant_final_turn: weight 0 on the final turn")
+    uses_tools = any(
+        isinstance(m, dict) and (m.get("tool_calls") or m.get("role") == "tool") for m in msgs
+    )
+    if uses_tools and not (isinstance(example.get("tools"), list) and example["tools"]):
+        reasons.append("tool_calls_without_tools: the tool definitions are not known")
     tokens = estimate_tokens(example) if tokens is None else tokens
     if tokens > max_tokens:
         reasons.append(f"too_many_tokens: {tokens} > {max_tokens}")
