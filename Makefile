@@ -34,6 +34,7 @@ dev: $(STAMP)
 ## make bench: throughput figures (see docs/BENCHMARKS.md)
 bench: $(STAMP)
 	$(BIN)/python bench/run.py
+	$(BIN)/python bench/ingest.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check conv_pipeline tests bench

@@ -1,10 +1,15 @@
 """``conv-pipeline``: the command line.
 
 * ``conv-pipeline sample`` writes the bundled, deterministic sample to the export folder.
+* ``conv-pipeline standin`` serves a stand-in of the Stored Completions API for local trials.
 * ``conv-pipeline run`` materializes every hourly partition the source has data for (one run over
   the range, checks included), then the daily summaries, on the same Dagster instance the UI uses.
   It prints a summary, the failing quality checks and where the reports are, and exits non-zero
   when a run or an integrity check fails.
+* ``conv-pipeline export`` copies what the Stored Completions API holds (with the configured
+  filters) into an export folder, incrementally, so it can be re-run offline with the local source.
+* ``conv-pipeline generate`` sends the recipe's four scenarios to the configured endpoint with
+  ``store=True`` and the pipeline's metadata (the recipe's step 5).
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from pathlib import Path
 
 import dagster as dg
 
+from conv_pipeline.core.api_export import ApiSourceError
 from conv_pipeline.core.schema import parse_hour_key
 from conv_pipeline.sensors import RANGE_END, RANGE_START
 from conv_pipeline.settings import Settings
@@ -60,12 +66,13 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
 
     started = time.perf_counter()
     defs = build_definitions(settings)
-    source = defs.resources["source"]
+    # Resolved like Dagster does for a run: EnvVar secrets become values, in memory only.
+    source = defs.resources["source"].process_config_and_initialize()
     pipeline = defs.resources["pipeline"]
     store, config = pipeline.store, pipeline.config
     try:
         sync = source.sync(store, config.partition_start)
-    except FileNotFoundError as exc:
+    except (FileNotFoundError, ApiSourceError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     hourly_job = defs.resolve_job_def(HOURLY_JOB)
@@ -175,6 +182,112 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     return 1 if failing_integrity else 0
 
 
+def _api_source(settings: Settings, kind: str | None):
+    """The API source of the settings (``--kind`` or ``CONV_PIPELINE_SOURCE``; with the local
+    source configured, the kind follows from which endpoint variable is set)."""
+    from dataclasses import replace
+
+    from conv_pipeline.definitions import build_source
+
+    if not kind:
+        kind = settings.source
+    if kind == "local":
+        if settings.api.endpoint:
+            kind = "azure_openai"
+        elif settings.api.base_url:
+            kind = "openai"
+        else:
+            raise ValueError(
+                "no API configured: set AZURE_OPENAI_ENDPOINT (Azure OpenAI) or OPENAI_BASE_URL "
+                "(OpenAI-compatible), or pass --kind"
+            )
+    if kind != settings.source:
+        settings = replace(settings, source=kind, api=Settings.from_env_api(kind))
+    return build_source(settings).process_config_and_initialize()
+
+
+def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
+    from conv_pipeline.core.api_export import ApiExporter
+
+    source = _api_source(settings, args.kind)
+    out = Path(args.out).resolve() if args.out else settings.local_dir
+    out.mkdir(parents=True, exist_ok=True)
+    print(f"exporting {source.describe()} to {out}")
+    try:
+        stats = ApiExporter(out, source.api_config()).sync()
+    except ApiSourceError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print(
+        f"{stats.new_records:,} new completions written ({stats.skipped_known:,} already there, "
+        f"{stats.vanished:,} deleted while reading) with {stats.list_requests:,} list and "
+        f"{stats.message_requests:,} messages requests in {stats.seconds:.1f}s"
+    )
+    print(
+        f"run it offline: CONV_PIPELINE_SOURCE=local CONV_PIPELINE_LOCAL_DIR={out} "
+        "conv-pipeline run"
+    )
+    return 0
+
+
+def cmd_generate(args: argparse.Namespace, settings: Settings) -> int:
+    from conv_pipeline.capture import generate_seed_conversations
+    from conv_pipeline.core.api_export import make_client
+
+    source = _api_source(settings, args.kind)
+    client = make_client(source.api_config(), asynchronous=False)
+    try:
+        made = generate_seed_conversations(
+            client,
+            model=args.model,
+            rounds=args.rounds,
+            pipeline_source=args.pipeline_source,
+            prompt_variant=args.prompt_variant,
+        )
+    except Exception as exc:  # the SDK's errors carry the service's message
+        print(f"error: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        client.close()
+    for i, completion in enumerate(made, start=1):
+        print(f"Generated conversation {i}: {completion.id}")
+    print(f"{len(made)} conversations stored with metadata on {source.describe()}")
+    return 0
+
+
+def cmd_standin(args: argparse.Namespace, settings: Settings) -> int:
+    """Serve the Stored Completions stand-in (docs/STANDIN.md) until Ctrl-C."""
+    from conv_pipeline.standin import DEFAULT_API_KEY, StoredCompletionsServer
+
+    keys = args.api_key or [DEFAULT_API_KEY]
+    server = StoredCompletionsServer(api_keys=keys, latency_ms=args.latency_ms, port=args.port)
+    if args.load:
+        try:
+            loaded = server.load_export(args.load)
+        except FileNotFoundError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        print(
+            f"loaded {loaded.loaded:,} stored completions from {loaded.files} files"
+            f" ({loaded.duplicates:,} duplicate ids and {len(loaded.skipped):,} unusable lines skipped)"
+        )
+    with server:
+        print(f"stand-in serving on {server.url}  (Ctrl-C stops it)")
+        print(f"  OpenAI(base_url={server.openai_v1_base!r})  or  {server.v1_base!r}")
+        print(
+            f"  AzureOpenAI(azure_endpoint={server.azure_endpoint!r}, api_version='2025-02-01-preview')"
+        )
+        if not args.api_key:
+            print(f"  api key: {DEFAULT_API_KEY}")
+        sys.stdout.flush()
+        try:
+            while True:
+                time.sleep(3600)
+        except KeyboardInterrupt:
+            print("stopped")
+    return 0
+
+
 def _span(start: str, end: str) -> int:
     return int((parse_hour_key(end) - parse_hour_key(start)) / timedelta(hours=1)) + 1
 
@@ -189,12 +302,31 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("run", help="materialize every partition the source has data for")
     p.add_argument("--start", help="first hourly partition key (YYYY-MM-DD-HH:00)")
     p.add_argument("--end", help="last hourly partition key (YYYY-MM-DD-HH:00)")
+    p = sub.add_parser("export", help="copy the Stored Completions API into an export folder")
+    p.add_argument("--out", help="export folder (default: CONV_PIPELINE_LOCAL_DIR)")
+    p.add_argument("--kind", choices=["azure_openai", "openai"], help="which API (see README)")
+    p = sub.add_parser("generate", help="store the recipe's four sample conversations via the API")
+    p.add_argument("--model", required=True, help="model, or the Azure deployment name")
+    p.add_argument("--rounds", type=int, default=1, help="times to send the four (default 1)")
+    p.add_argument("--pipeline-source", default="demo", help="metadata pipeline_source")
+    p.add_argument("--prompt-variant", help="metadata prompt_variant")
+    p.add_argument("--kind", choices=["azure_openai", "openai"], help="which API (see README)")
+    p = sub.add_parser("standin", help="serve the Stored Completions API stand-in (local trials)")
+    p.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (default: a free one)")
+    p.add_argument("--load", help="an export folder to preload")
+    p.add_argument("--api-key", action="append", help="accepted key (repeatable)")
+    p.add_argument("--latency-ms", type=float, default=0, help="added to every request")
     args = parser.parse_args(argv)
     settings = Settings.from_env()
+    commands = {
+        "sample": cmd_sample,
+        "run": cmd_run,
+        "export": cmd_export,
+        "generate": cmd_generate,
+        "standin": cmd_standin,
+    }
     try:
-        if args.command == "sample":
-            return cmd_sample(args, settings)
-        return cmd_run(args, settings)
+        return commands[args.command](args, settings)
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -17,7 +17,12 @@ from conv_pipeline.assets.scoring import build_scoring_assets
 from conv_pipeline.core.config import load_config
 from conv_pipeline.jobs import build_jobs
 from conv_pipeline.partitions import build_partitions
-from conv_pipeline.resources import CompletionSource, LocalExportSource, PipelineStore
+from conv_pipeline.resources import (
+    CompletionSource,
+    LocalExportSource,
+    PipelineStore,
+    StoredCompletionsApiSource,
+)
 from conv_pipeline.schedules import build_schedules
 from conv_pipeline.sensors import build_sensors
 from conv_pipeline.settings import Settings
@@ -30,8 +35,26 @@ warnings.filterwarnings("ignore", category=dg.PreviewWarning)
 def build_source(settings: Settings) -> CompletionSource:
     if settings.source == "local":
         return LocalExportSource(export_dir=str(settings.local_dir))
+    if settings.source in ("azure_openai", "openai"):
+        api = settings.api
+        return StoredCompletionsApiSource(
+            kind=settings.source,
+            endpoint=api.endpoint,
+            api_version=api.api_version,
+            base_url=api.base_url,
+            # The key stays an EnvVar: Dagster resolves it at run time and never shows it.
+            api_key=dg.EnvVar(api.api_key_var) if api.api_key_var else None,
+            metadata_filter=api.metadata_filter,
+            model_filter=api.model_filter,
+            page_size=api.page_size,
+            concurrency=api.concurrency,
+            overlap_minutes=api.overlap_minutes,
+            max_retries=api.max_retries,
+            timeout_seconds=api.timeout_seconds,
+        )
     raise ValueError(
-        f"CONV_PIPELINE_SOURCE={settings.source!r} is not supported by this build; use 'local'"
+        f"CONV_PIPELINE_SOURCE={settings.source!r} is not supported; "
+        "use local, azure_openai or openai"
     )
 
 
@@ -49,7 +72,9 @@ def build_definitions(settings: Settings) -> dg.Definitions:
         assets=assets,
         jobs=[hourly_job, daily_job],
         schedules=build_schedules(hourly_job, daily_job),
-        sensors=build_sensors(parts, hourly_job, daily_job),
+        sensors=build_sensors(
+            parts, hourly_job, daily_job, sync_budget_seconds=settings.api.sensor_budget_seconds
+        ),
         resources={
             "source": build_source(settings),
             "pipeline": PipelineStore(

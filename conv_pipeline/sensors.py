@@ -41,7 +41,18 @@ def changed_hours(cursor: dict[str, str], digests: dict[str, str]) -> list[str]:
     )
 
 
-def build_sensors(parts: Partitions, hourly_job, daily_job) -> list[dg.SensorDefinition]:
+def _cursor(seen: dict[str, str], sync) -> str:
+    """Per-hour digests; for the API source also its watermark (the authoritative copy lives
+    beside the data it describes, see core/api_export.py: this one is for people to read)."""
+    cursor: dict = {"hours": seen}
+    if "api_watermark" in sync.extra:
+        cursor["api_watermark"] = sync.extra["api_watermark"]
+    return json.dumps(cursor)
+
+
+def build_sensors(
+    parts: Partitions, hourly_job, daily_job, sync_budget_seconds: float | None = None
+) -> list[dg.SensorDefinition]:
     @dg.sensor(
         name="new_completions_sensor",
         job=hourly_job,
@@ -52,9 +63,17 @@ def build_sensors(parts: Partitions, hourly_job, daily_job) -> list[dg.SensorDef
     def new_completions_sensor(
         context: dg.SensorEvaluationContext, source: CompletionSource, pipeline: PipelineStore
     ) -> dg.SensorResult:
-        sync = source.sync(pipeline.store, pipeline.config.partition_start)
+        sync = source.sync(
+            pipeline.store, pipeline.config.partition_start, budget_seconds=sync_budget_seconds
+        )
         cursor = json.loads(context.cursor) if context.cursor else {}
         seen: dict[str, str] = cursor.get("hours", {})
+        if sync.extra.get("api_complete") is False:
+            # A long first read of the API goes on over several ticks; runs wait for its end.
+            return dg.SkipReason(
+                f"still reading {source.describe()}: {sync.extra.get('api_new_records', 0)} new "
+                f"completions this tick, {sync.records} staged; continuing on the next tick"
+            )
         last = parts.hourly.get_last_partition_key()
         ready = [k for k in changed_hours(seen, sync.hour_digests) if last and k <= last]
         requests = []
@@ -77,10 +96,10 @@ def build_sensors(parts: Partitions, hourly_job, daily_job) -> list[dg.SensorDef
         if not requests:
             return dg.SensorResult(
                 skip_reason=f"no new completions ({sync.records} staged in {len(sync.hours)} hours)",
-                cursor=json.dumps({"hours": seen}),
+                cursor=_cursor(seen, sync),
             )
         context.log.info(f"requesting {len(requests)} run(s) for {len(ready)} changed hour(s)")
-        return dg.SensorResult(run_requests=requests, cursor=json.dumps({"hours": seen}))
+        return dg.SensorResult(run_requests=requests, cursor=_cursor(seen, sync))
 
     @dg.run_status_sensor(
         name="daily_summary_after_hourly",

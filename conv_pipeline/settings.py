@@ -17,6 +17,59 @@ def _env(name: str, default: str = "") -> str:
     return dg.EnvVar(name).get_value(default) or default
 
 
+def _has(name: str) -> bool:
+    """Whether a (secret) variable is set, without reading its value into settings."""
+    return bool(dg.EnvVar(name).get_value(""))
+
+
+@dataclass(frozen=True)
+class ApiSettings:
+    """The Stored Completions API source (``CONV_PIPELINE_SOURCE=azure_openai|openai``).
+
+    Keys are not held here: ``api_key_var`` names the variable the resource resolves at run time
+    (``dg.EnvVar``), or is empty when no key is set (Entra ID through ``DefaultAzureCredential``).
+    """
+
+    endpoint: str = ""
+    api_version: str = "2025-02-01-preview"
+    base_url: str = ""
+    api_key_var: str = ""
+    metadata_filter: str = ""
+    model_filter: str = ""
+    page_size: int = 100
+    concurrency: int = 16
+    overlap_minutes: int = 60
+    max_retries: int = 6
+    timeout_seconds: float = 60.0
+    sensor_budget_seconds: float = 40.0
+
+
+def _int(name: str, default: int) -> int:
+    raw = _env(name)
+    try:
+        return int(raw) if raw else default
+    except ValueError as exc:
+        raise ValueError(f"{name}={raw!r} is not a whole number") from exc
+
+
+def _api_settings(source: str) -> ApiSettings:
+    key_var = {"azure_openai": "AZURE_OPENAI_API_KEY", "openai": "OPENAI_API_KEY"}.get(source, "")
+    return ApiSettings(
+        endpoint=_env("AZURE_OPENAI_ENDPOINT"),
+        api_version=_env("OPENAI_API_VERSION", "2025-02-01-preview"),
+        base_url=_env("OPENAI_BASE_URL"),
+        api_key_var=key_var if key_var and _has(key_var) else "",
+        metadata_filter=_env("CONV_PIPELINE_API_METADATA"),
+        model_filter=_env("CONV_PIPELINE_API_MODEL"),
+        page_size=_int("CONV_PIPELINE_API_PAGE_SIZE", 100),
+        concurrency=_int("CONV_PIPELINE_API_CONCURRENCY", 16),
+        overlap_minutes=_int("CONV_PIPELINE_API_OVERLAP_MINUTES", 60),
+        max_retries=_int("CONV_PIPELINE_API_MAX_RETRIES", 6),
+        timeout_seconds=float(_int("CONV_PIPELINE_API_TIMEOUT_SECONDS", 60)),
+        sensor_budget_seconds=float(_int("CONV_PIPELINE_API_SENSOR_BUDGET_SECONDS", 40)),
+    )
+
+
 @dataclass(frozen=True)
 class Settings:
     data_dir: Path
@@ -24,17 +77,24 @@ class Settings:
     source: str
     monitoring_config: str
     dagster_home: Path
+    api: ApiSettings = ApiSettings()
 
     @classmethod
     def from_env(cls) -> Settings:
         data_dir = Path(_env("CONV_PIPELINE_DATA_DIR", "./data")).expanduser().resolve()
         local = _env("CONV_PIPELINE_LOCAL_DIR")
+        source = _env("CONV_PIPELINE_SOURCE", "local").strip().lower()
         return cls(
             data_dir=data_dir,
             local_dir=Path(local).expanduser().resolve() if local else data_dir / "completions",
-            source=_env("CONV_PIPELINE_SOURCE", "local").strip().lower(),
+            source=source,
             monitoring_config=_env("CONV_PIPELINE_MONITORING_CONFIG"),
             dagster_home=Path(_env("DAGSTER_HOME") or data_dir / "dagster_home")
             .expanduser()
             .resolve(),
+            api=_api_settings(source),
         )
+
+    @staticmethod
+    def from_env_api(kind: str) -> ApiSettings:
+        return _api_settings(kind)

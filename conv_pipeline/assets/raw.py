@@ -87,6 +87,7 @@ def build_raw_completions(parts: Partitions) -> dg.AssetsDefinition:
                 "source_files_parsed_this_run": len(sync.files_parsed),
                 "source_rejected_total": sync.rejected,
                 "empty_partitions": empty_hours,
+                **sync.extra,
             }
         )
         return dg.MaterializeResult(

@@ -47,18 +47,21 @@ class SyncResult:
     duplicates: int = 0
     fingerprint: str = ""  # changes whenever anything staged changes
     hour_digests: dict[str, str] = field(default_factory=dict)  # changes when an hour's data does
+    extra: dict = field(default_factory=dict)  # what the source adds to the asset's metadata
 
 
 def _file_id(rel: str) -> str:
     return hashlib.sha1(rel.encode("utf-8")).hexdigest()[:16]
 
 
-def _stage_one(path: str, rel: str, staged: str, rejected: str, partition_start: datetime) -> dict:
+def _stage_one(
+    path: str, rel: str, staged: str, rejected: str, partition_start: datetime, source: str
+) -> dict:
     parsed = parse_export_file(Path(path), source_file=rel, partition_start=partition_start)
     records = parsed.records.sort("created", "source_line")
     atomic_write_parquet(Path(staged), records)
     atomic_write_parquet(
-        Path(rejected), parsed.rejected.with_columns(pl.lit("local").alias("source"))
+        Path(rejected), parsed.rejected.with_columns(pl.lit(source).alias("source"))
     )
     hours = records.group_by("partition_key").len().rows() if records.height else []
     return {
@@ -79,12 +82,14 @@ class LocalStaging:
         partition_start: datetime,
         *,
         workers: int = 2,
+        source_name: str = "local",
     ):
         self.export_dir = Path(export_dir).resolve()
         self.staging_dir = Path(staging_dir)
         self.rejected_dir = Path(rejected_dir)
         self.partition_start = partition_start
         self.workers = workers
+        self.source_name = source_name
 
     @property
     def manifest_path(self) -> Path:
@@ -188,6 +193,7 @@ class LocalStaging:
                     str(self._staged(versions[rel])),
                     str(self._rejected(versions[rel])),
                     self.partition_start,
+                    self.source_name,
                 )
                 for rel, path, _ in todo
             ]
@@ -283,7 +289,7 @@ class LocalStaging:
             dup_path,
             conform(
                 losers.with_columns(
-                    pl.lit("local").alias("source"),
+                    pl.lit(self.source_name).alias("source"),
                     pl.format(
                         "duplicate completion_id: first seen in {} line {}",
                         "first_file",

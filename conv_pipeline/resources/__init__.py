@@ -1,7 +1,16 @@
 """Resources: where the data lives (``PipelineStore``) and where completions come from
 (``CompletionSource``, with the local export folder as the offline default)."""
 
-from conv_pipeline.resources.source import CompletionSource, LocalExportSource
+from conv_pipeline.resources.source import (
+    CompletionSource,
+    LocalExportSource,
+    StoredCompletionsApiSource,
+)
 from conv_pipeline.resources.store import PipelineStore
 
-__all__ = ["CompletionSource", "LocalExportSource", "PipelineStore"]
+__all__ = [
+    "CompletionSource",
+    "LocalExportSource",
+    "PipelineStore",
+    "StoredCompletionsApiSource",
+]

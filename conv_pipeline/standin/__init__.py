@@ -1,0 +1,35 @@
+"""A faithful stand-in of the Stored Completions API (OpenAI and Azure OpenAI) on loopback.
+
+For tests (the official ``openai`` SDK talks HTTP to it) and local trials
+(``conv-pipeline standin``). See docs/STANDIN.md.
+"""
+
+from conv_pipeline.standin.faults import KINDS as FAULT_KINDS
+from conv_pipeline.standin.faults import FaultRule, Faults
+from conv_pipeline.standin.responder import Responder, default_responder
+from conv_pipeline.standin.server import (
+    DEFAULT_API_KEY,
+    MIN_API_VERSION,
+    StoredCompletionsServer,
+)
+from conv_pipeline.standin.store import (
+    CompletionStore,
+    LoadSummary,
+    StandinAPIError,
+    validate_metadata,
+)
+
+__all__ = [
+    "DEFAULT_API_KEY",
+    "FAULT_KINDS",
+    "MIN_API_VERSION",
+    "CompletionStore",
+    "FaultRule",
+    "Faults",
+    "LoadSummary",
+    "Responder",
+    "StandinAPIError",
+    "StoredCompletionsServer",
+    "default_responder",
+    "validate_metadata",
+]
