@@ -119,6 +119,9 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
             raise_on_error=False,
         )
         ok = ok and daily.success
+        daily_checks = list(daily.get_asset_check_evaluations())
+    else:
+        daily_checks = []
     store.refresh_warehouse()
 
     summary = store.query(
@@ -159,6 +162,14 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
         for e in failing_integrity:
             print(f"  {e.asset_key.to_user_string()}:{e.check_name} {dict(e.metadata)}")
     print(f"\nreports:   {store.reports_dir}/hourly/ and {store.reports_dir}/daily/")
+    for e in daily_checks:  # the improvement assets' WARN checks (docs/IMPROVEMENT.md)
+        if not e.passed:
+            n = getattr(e.metadata.get("drifted_metrics"), "value", "?")
+            print(f"  [WARN] {e.asset_key.to_user_string()}:{e.check_name}: {n} drifted metric(s)")
+    print(
+        f"improvement: {store.root}/datasets/ (finetune, regression_eval) and "
+        f"{store.reports_dir}/experiments|drift|clusters/"
+    )
     print(
         f"warehouse: {store.warehouse_path}  (tables: raw_completions, scored_conversations, "
         "conversation_issues, insight_reports, rejected_records)"

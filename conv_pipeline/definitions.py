@@ -10,6 +10,7 @@ import warnings
 
 import dagster as dg
 
+from conv_pipeline.assets.improvement import build_improvement_assets
 from conv_pipeline.assets.raw import build_raw_completions
 from conv_pipeline.assets.reports import build_report_assets
 from conv_pipeline.assets.scoring import build_scoring_assets
@@ -64,6 +65,7 @@ def build_definitions(settings: Settings) -> dg.Definitions:
         build_raw_completions(parts),
         *build_scoring_assets(parts, config),
         *build_report_assets(parts, config),
+        *build_improvement_assets(parts, config),
     ]
     hourly_job, daily_job = build_jobs(parts)
     return dg.Definitions(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dagster as dg
 
+from conv_pipeline.assets.improvement import IMPROVEMENT_ASSETS
 from conv_pipeline.partitions import Partitions
 
 HOURLY_JOB = "hourly_pipeline"
@@ -23,8 +24,11 @@ def build_jobs(
     )
     daily = dg.define_asset_job(
         DAILY_JOB,
-        selection=dg.AssetSelection.assets("daily_insight_report"),
+        selection=dg.AssetSelection.assets("daily_insight_report", *IMPROVEMENT_ASSETS),
         partitions_def=parts.daily,
-        description="Summarize a day over its hourly reports.",
+        description=(
+            "Summarize a day over its hourly reports; build its improvement datasets, experiments, "
+            "drift and failure clusters."
+        ),
     )
     return hourly, daily

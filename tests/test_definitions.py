@@ -17,7 +17,17 @@ SCORED = dg.AssetKey("scored_conversations")
 ISSUES = dg.AssetKey("conversation_issues")
 REPORT = dg.AssetKey("insight_report")
 DAILY = dg.AssetKey("daily_insight_report")
-ALL_ASSETS = {RAW, SCORED, ISSUES, REPORT, DAILY}
+IMPROVEMENT = {
+    dg.AssetKey(n)
+    for n in (
+        "finetune_dataset",
+        "regression_eval_set",
+        "prompt_experiments",
+        "segment_drift",
+        "failure_clusters",
+    )
+}
+ALL_ASSETS = {RAW, SCORED, ISSUES, REPORT, DAILY} | IMPROVEMENT
 
 
 def _deps(defs: dg.Definitions) -> dict[dg.AssetKey, set[dg.AssetKey]]:
@@ -55,6 +65,7 @@ def test_groups_follow_the_layers(defs):
     assert groups[RAW] == "ingestion"
     assert groups[SCORED] == groups[ISSUES] == "evaluation"
     assert groups[REPORT] == groups[DAILY] == "insights"
+    assert {groups[k] for k in IMPROVEMENT} == {"improvement"}
 
 
 def test_integrity_checks_on_raw_are_blocking(defs):
@@ -173,7 +184,9 @@ def test_jobs_select_the_right_assets(defs):
         "conversation_issues",
         "insight_report",
     }
-    assert {n.name for n in daily.nodes} == {"daily_insight_report"}
+    assert {n.name for n in daily.nodes} == {"daily_insight_report"} | {
+        k.to_user_string() for k in IMPROVEMENT
+    }
     assert isinstance(hourly.partitions_def, dg.HourlyPartitionsDefinition)
     assert isinstance(daily.partitions_def, dg.DailyPartitionsDefinition)
 
@@ -194,3 +207,14 @@ def test_unsupported_source_is_rejected(tmp_path):
 
     with pytest.raises(ValueError, match="CONV_PIPELINE_SOURCE"):
         build_definitions(replace(make_settings(tmp_path), source="carrier-pigeon"))
+
+
+def test_improvement_assets_are_daily_and_read_the_hourly_layers(defs):
+    deps = _deps(defs)
+    for key in IMPROVEMENT:
+        assert isinstance(
+            defs.resolve_assets_def(key).partitions_def, dg.DailyPartitionsDefinition
+        ), key
+        assert {SCORED, ISSUES} <= deps[key], key
+    drift_checks = _checks(defs, dg.AssetKey("segment_drift"))
+    assert not drift_checks["no_segment_drift"].blocking

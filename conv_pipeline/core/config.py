@@ -13,6 +13,8 @@ The seed's keys keep their meaning; the keys we add sit beside them in ``pipelin
   a note (too little data to judge).
 * ``worst_examples``: how many worst conversations a report lists.
 * ``segment_min_conversations``: a segment needs this many conversations to drive a recommendation.
+* ``improvement``: a section of its own (fine-tuning and regression-eval datasets, A/B
+  experiments, drift, failure clusters); every key is documented in docs/IMPROVEMENT.md.
 * ``batch_size`` and ``analysis_frequency`` are kept for compatibility with the seed; partitions are
   processed whole and hourly.
 """
@@ -25,7 +27,7 @@ import re
 from datetime import UTC, date, datetime
 from pathlib import Path
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 DEFAULT_CONFIG_PATH = Path(__file__).resolve().parent.parent / "monitoring_config.json"
 
@@ -96,8 +98,87 @@ class PipelineSettings(BaseModel):
         return value
 
 
+class FinetuneSettings(BaseModel):
+    """The fine-tuning / distillation dataset (docs/IMPROVEMENT.md)."""
+
+    model_config = ConfigDict(extra="forbid")  # a misspelt key is an error
+
+    window_days: int = Field(1, ge=1)  # a daily partition covers this many days, ending that day
+    min_quality: float = 7.0  # quality_score >= this (the seed's 7.0 target; its maximum is 7.5)
+    min_judge_score: float | None = 4.0  # judge score >= this, only when the judge column exists
+    judge_score_column: str = "judge_score"
+    require_judge_score: bool = False  # True: conversations the judge did not score are left out
+    max_tokens_per_example: int = Field(16_384, ge=16)
+    validation_fraction: float = Field(0.1, ge=0.0, lt=1.0)
+    min_training_examples: int = 10  # OpenAI's minimum for a fine-tuning job
+    sample_rows: int = 3
+
+
+class RegressionEvalSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")  # a misspelt key is an error
+
+    window_days: int = Field(1, ge=1)
+    issue_severities: list[str] = Field(default_factory=lambda: ["warning", "error"])
+    judge_fail_below: float | None = 3.0  # a judge score below this fails, when the column exists
+    judge_score_column: str = "judge_score"
+    max_rows: int = Field(5_000, ge=1)
+
+
+class ExperimentSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")  # a misspelt key is an error
+
+    dimensions: list[str] = Field(default_factory=lambda: ["prompt_variant", "model"])
+    min_samples: int = Field(30, ge=2)  # per arm; fewer means "insufficient data", no test
+    alpha: float = Field(0.05, gt=0.0, lt=1.0)  # family-wise, Holm-corrected per window
+
+
+class DriftSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")  # a misspelt key is an error
+
+    baseline_days: int = Field(7, ge=1)
+    dimensions: list[str] = Field(
+        default_factory=lambda: ["user_type", "category", "prompt_variant", "model"]
+    )
+    min_samples: int = Field(30, ge=2)  # in the day and in the baseline, per segment
+    alpha: float = Field(0.01, gt=0.0, lt=1.0)  # Holm-corrected over every test of the day
+    min_cohens_d: float = 0.5  # |d| of quality_score
+    min_rate_change: float = 0.05  # absolute change of the issue rate
+    min_psi: float = 0.2  # population stability index of response_length
+
+
+class ClusterSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")  # a misspelt key is an error
+
+    min_failures: int = Field(10, ge=2)
+    k_min: int = Field(2, ge=2)
+    k_max: int = Field(8, ge=2)
+    examples_per_cluster: int = Field(5, ge=1)
+    top_terms: int = Field(8, ge=1)
+    seed: int = 0
+    silhouette_sample: int = Field(2_000, ge=10)
+
+    @model_validator(mode="after")
+    def _k_range(self) -> ClusterSettings:
+        if self.k_max < self.k_min:
+            raise ValueError(f"clusters.k_max ({self.k_max}) is below k_min ({self.k_min})")
+        return self
+
+
+class ImprovementSettings(BaseModel):
+    """Keys of the ``improvement`` section (all optional)."""
+
+    model_config = ConfigDict(extra="forbid")  # a misspelt key is an error
+
+    finetune: FinetuneSettings = Field(default_factory=FinetuneSettings)
+    regression_eval: RegressionEvalSettings = Field(default_factory=RegressionEvalSettings)
+    experiments: ExperimentSettings = Field(default_factory=ExperimentSettings)
+    drift: DriftSettings = Field(default_factory=DriftSettings)
+    clusters: ClusterSettings = Field(default_factory=ClusterSettings)
+
+
 class MonitoringConfig(BaseModel):
     pipeline_settings: PipelineSettings = Field(default_factory=PipelineSettings)
+    improvement: ImprovementSettings = Field(default_factory=ImprovementSettings)
     evaluation_metrics: list[str] = Field(default_factory=list)
     improvement_actions: list[str] = Field(
         default_factory=lambda: [

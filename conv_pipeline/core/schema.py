@@ -114,12 +114,73 @@ REJECTED_RECORDS: dict[str, pl.DataType] = {
     "raw_excerpt": pl.String(),
 }
 
+# Improvement tables (docs/IMPROVEMENT.md): one Parquet file per daily partition.
+EXPERIMENT_RESULTS: dict[str, pl.DataType] = {
+    "period": pl.String(),  # the day (or "first..last" for a range)
+    "dimension": pl.String(),
+    "arm_a": pl.String(),
+    "arm_b": pl.String(),
+    "metric": pl.String(),
+    "test": pl.String(),
+    "n_a": pl.Int64(),
+    "n_b": pl.Int64(),
+    "value_a": pl.Float64(),
+    "value_b": pl.Float64(),
+    "diff": pl.Float64(),
+    "ci_low": pl.Float64(),
+    "ci_high": pl.Float64(),
+    "statistic": pl.Float64(),
+    "effect_size": pl.Float64(),
+    "p_value": pl.Float64(),
+    "p_holm": pl.Float64(),
+    "significant": pl.Boolean(),
+    "status": pl.String(),  # tested | insufficient_data
+    "verdict": pl.String(),
+}
+
+SEGMENT_DRIFT: dict[str, pl.DataType] = {
+    "day": pl.String(),
+    "dimension": pl.String(),
+    "segment": pl.String(),
+    "metric": pl.String(),
+    "test": pl.String(),
+    "n_current": pl.Int64(),
+    "n_baseline": pl.Int64(),
+    "current": pl.Float64(),
+    "baseline": pl.Float64(),
+    "diff": pl.Float64(),
+    "effect_size": pl.Float64(),
+    "effect_measure": pl.String(),
+    "statistic": pl.Float64(),
+    "p_value": pl.Float64(),
+    "p_holm": pl.Float64(),
+    "drifted": pl.Boolean(),
+    "status": pl.String(),  # tested | insufficient_data
+}
+
+FAILURE_CLUSTERS: dict[str, pl.DataType] = {
+    "day": pl.String(),
+    "cluster": pl.Int32(),
+    "label": pl.String(),
+    "size": pl.Int64(),
+    "share_of_failures": pl.Float64(),
+    "mean_quality": pl.Float64(),
+    "top_terms": pl.List(pl.String()),
+    "top_issues": pl.List(pl.String()),
+    "example_ids": pl.List(pl.String()),
+    "k": pl.Int32(),
+    "silhouette": pl.Float64(),
+}
+
 TABLES: dict[str, dict[str, pl.DataType]] = {
     "raw_completions": RAW_COMPLETIONS,
     "scored_conversations": SCORED_CONVERSATIONS,
     "conversation_issues": CONVERSATION_ISSUES,
     "insight_reports": INSIGHT_REPORTS,
     "rejected_records": REJECTED_RECORDS,
+    "experiment_results": EXPERIMENT_RESULTS,
+    "segment_drift": SEGMENT_DRIFT,
+    "failure_clusters": FAILURE_CLUSTERS,
 }
 
 
