@@ -17,10 +17,15 @@ def build_jobs(
     hourly = dg.define_asset_job(
         HOURLY_JOB,
         selection=dg.AssetSelection.assets(
-            "raw_completions", "scored_conversations", "conversation_issues", "insight_report"
+            "raw_completions",
+            "scored_conversations",
+            "judge_evaluations",
+            "conversation_issues",
+            "insight_report",
         ),
         partitions_def=parts.hourly,
-        description="Ingest, score, categorize and report the selected hours (checks included).",
+        description="Ingest, score, judge (when configured), categorize and report the selected hours (checks "
+        "included).",
     )
     daily = dg.define_asset_job(
         DAILY_JOB,

@@ -6,10 +6,12 @@ from conv_pipeline.resources.source import (
     LocalExportSource,
     StoredCompletionsApiSource,
 )
+from conv_pipeline.resources.judge import JudgeResource
 from conv_pipeline.resources.store import PipelineStore
 
 __all__ = [
     "CompletionSource",
+    "JudgeResource",
     "LocalExportSource",
     "PipelineStore",
     "StoredCompletionsApiSource",
