@@ -150,6 +150,8 @@ def generate_insights(
         prompt_tokens = int(resp.usage.prompt_tokens or 0) if resp.usage else 0
         completion_tokens = int(resp.usage.completion_tokens or 0) if resp.usage else 0
         cached_flag = False
+        # paid for: kept even when it is not the JSON asked for (a re-run would answer the same)
+        cache.put_text(key, connection.model, body, prompt_tokens, completion_tokens)
     parsed = _parse(body)
     if parsed is None:
         return {
@@ -158,9 +160,8 @@ def generate_insights(
             "recommended actions stand",
             "prompt_tokens": prompt_tokens,
             "completion_tokens": completion_tokens,
+            "cached": cached_flag,
         }
-    if not cached_flag:
-        cache.put_text(key, connection.model, body, prompt_tokens, completion_tokens)
     ids = {w["completion_id"] for w in facts.get("worst_examples", [])}
     kept, dropped = [], []
     for s in parsed.suggestions:

@@ -83,14 +83,14 @@ def _from_json(text: str, evaluator: str):
     return None
 
 
-def _from_tags(text: str) -> Judgment | None:
+def _from_tags(text: str):
     for score_re, reason_re in _TAGS:
         m = score_re.search(text)
         if not m:
             continue
         score = _score(m.group(1))
         if score is None:
-            continue
+            return _INVALID
         r = reason_re.search(text)
         return Judgment(score=score, reason=r.group(1) if r else "", method="tags")
     return None
@@ -106,7 +106,10 @@ def _from_digit(text: str) -> Judgment | None:
 def parse_judgment(text: str | None, evaluator: str = "") -> Judgment | None:
     if not text or not text.strip():
         return None
-    found = _from_json(text, evaluator)
-    if found is _INVALID:
-        return None
-    return found or _from_tags(text) or _from_digit(text)
+    for step in (lambda: _from_json(text, evaluator), lambda: _from_tags(text)):
+        found = step()
+        if found is _INVALID:  # a score was given, out of the scale: no guessing from digits
+            return None
+        if found is not None:
+            return found
+    return _from_digit(text)
