@@ -16,7 +16,7 @@ from conv_pipeline.assets.raw import build_raw_completions
 from conv_pipeline.assets.reports import build_report_assets
 from conv_pipeline.assets.scoring import build_scoring_assets
 from conv_pipeline.core.config import load_config
-from conv_pipeline.jobs import build_jobs
+from conv_pipeline.jobs import build_jobs, build_judge_calibration_job
 from conv_pipeline.partitions import build_partitions
 from conv_pipeline.resources import (
     CompletionSource,
@@ -87,7 +87,7 @@ def build_definitions(settings: Settings) -> dg.Definitions:
     hourly_job, daily_job = build_jobs(parts)
     return dg.Definitions(
         assets=assets,
-        jobs=[hourly_job, daily_job],
+        jobs=[hourly_job, daily_job, build_judge_calibration_job()],
         schedules=build_schedules(hourly_job, daily_job),
         sensors=build_sensors(
             parts, hourly_job, daily_job, sync_budget_seconds=settings.api.sensor_budget_seconds

@@ -37,3 +37,14 @@ def build_jobs(
         ),
     )
     return hourly, daily
+
+
+JUDGE_CALIBRATION_JOB = "judge_calibration_job"
+
+
+def build_judge_calibration_job() -> dg.UnresolvedAssetJobDefinition:
+    return dg.define_asset_job(
+        JUDGE_CALIBRATION_JOB,
+        selection=dg.AssetSelection.assets("judge_calibration"),
+        description="Score the golden set with the judge and measure its agreement with people.",
+    )

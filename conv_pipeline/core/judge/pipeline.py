@@ -417,9 +417,9 @@ def evaluator_names(judged: pl.DataFrame) -> list[str]:
 
 def join_judgments(scored: pl.DataFrame, judged: pl.DataFrame) -> pl.DataFrame:
     """``scored`` with the judge columns (null for conversations the judge did not sample)."""
-    extra = [c for c in judged.columns if c not in ("partition_key", "created_at")]
-    if judged.height == 0 and not extra:
+    if judged.height == 0:  # judge off, or nothing sampled: no judge columns at all
         return scored
+    extra = [c for c in judged.columns if c not in ("partition_key", "created_at")]
     return scored.join(judged.select(extra), on="completion_id", how="left")
 
 
