@@ -35,6 +35,7 @@ dev: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python bench/run.py
 	$(BIN)/python bench/ingest.py
+	$(BIN)/python bench/judge.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check conv_pipeline tests bench
@@ -45,4 +46,4 @@ format: $(STAMP)
 	$(BIN)/ruff format conv_pipeline tests bench
 
 clean:
-	rm -rf data bench/out
+	rm -rf data bench/out bench/.venv-azeval

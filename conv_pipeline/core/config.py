@@ -247,7 +247,7 @@ class JudgeSettings(BaseModel):
     max_retries: int = Field(6, ge=0)
     timeout_seconds: float = Field(60.0, gt=0)
     max_output_tokens: int = Field(400, ge=16)
-    temperature: float = 0.0
+    temperature: float | None = 0.0  # null: not sent (models that only take the default)
     usd_per_million_prompt_tokens: float | None = 2.5  # for the estimate; null: tokens only
     usd_per_million_completion_tokens: float | None = 10.0
     checks: JudgeChecksSettings = Field(default_factory=JudgeChecksSettings)

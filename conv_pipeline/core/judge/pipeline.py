@@ -3,7 +3,7 @@ the issues its failing judgments raise, and the summaries checks and reports use
 
 Sampling (per hourly partition, deterministic): every conversation whose heuristic
 ``quality_score`` is below ``always_judge_below_quality`` and every conversation with a heuristic
-issue (``always_judge_flagged``) is judged; of the others, those whose stable bucket
+issue of severity warning or error (``always_judge_flagged``) is judged; of the others, those whose stable bucket
 ``md5_number("<sampling_seed>:<completion_id>") % 10000`` is below ``sampling_rate * 10000``. A
 conversation never leaves the sample when its hour gains rows, so re-runs reuse the cache.
 Priority (what the run budget keeps first): low quality, then flagged, then sampled, each by
@@ -122,7 +122,9 @@ def select_for_judging(
             pl.lit(None, pl.String).alias("judge_sample_reason"), pl.lit(0).alias("_bucket")
         ).clear()
     flags = issue_flags(scored.lazy(), low_quality_below=low_quality_below).collect()
-    flagged = pl.any_horizontal([pl.col(c) for c in ISSUE_RULES]).fill_null(False)
+    # an issue of severity warning or error (not the informational missing_finish_reason)
+    serious = [name for name, (severity, _) in ISSUE_RULES.items() if severity != "info"]
+    flagged = pl.any_horizontal([pl.col(c) for c in serious]).fill_null(False)
     below = settings.always_judge_below_quality
     low = (pl.col("quality_score") < below).fill_null(False) if below is not None else pl.lit(False)
     rate = int(round(settings.sampling_rate * 10_000))
