@@ -118,7 +118,11 @@ def _ensure_azeval() -> tuple[Path | None, str]:
         if made.returncode:
             return None, f"python -m venv failed: {made.stderr.strip()[-500:]}"
     check = subprocess.run(
-        [str(py), "-c", "import azure.ai.evaluation as m; print(m.__version__ if hasattr(m, '__version__') else '')"],
+        [
+            str(py),
+            "-c",
+            "import azure.ai.evaluation as m; print(m.__version__ if hasattr(m, '__version__') else '')",
+        ],
         capture_output=True,
         text=True,
     )
@@ -181,7 +185,16 @@ def main() -> int:
         try:
             base = server.stdout.readline().strip()
             results["ours"] = _run(
-                [sys.executable, "-c", OURS, base, KEY, str(data), str(Path(tmp) / "cache.sqlite"), str(args.concurrency)],
+                [
+                    sys.executable,
+                    "-c",
+                    OURS,
+                    base,
+                    KEY,
+                    str(data),
+                    str(Path(tmp) / "cache.sqlite"),
+                    str(args.concurrency),
+                ],
                 env,
                 timeout=900,
             )

@@ -27,7 +27,12 @@ from conv_pipeline.core.judge.evaluators import (
 from conv_pipeline.core.judge.parse import parse_judgment
 from conv_pipeline.core.judge.pipeline import judge_items, select_for_judging
 from conv_pipeline.core.judge.runner import JudgeConnection
-from conv_pipeline.standin import StandinAPIError, StoredCompletionsServer, judge_responder, scripted
+from conv_pipeline.standin import (
+    StandinAPIError,
+    StoredCompletionsServer,
+    judge_responder,
+    scripted,
+)
 
 # ---- parsing -------------------------------------------------------------------------------------
 
@@ -98,7 +103,12 @@ def test_custom_evaluator_is_a_prompt_file_and_one_line_of_config(tmp_path):
         {"evaluators": {"politeness": {"prompt": "politeness.md", "threshold": 4}}}
     )
     (ev,) = load_evaluators(settings, tmp_path)
-    assert (ev.name, ev.issue, ev.threshold, ev.needs_context) == ("politeness", "impolite", 4, False)
+    assert (ev.name, ev.issue, ev.threshold, ev.needs_context) == (
+        "politeness",
+        "impolite",
+        4,
+        False,
+    )
     assert ev.prompt_version.startswith("2+")
     before = ev.prompt_version
     (tmp_path / "politeness.md").write_text(PROMPT.replace("1-5", "from 1 to 5"), encoding="utf-8")
@@ -127,8 +137,11 @@ def test_conversation_inputs_collect_the_context_the_conversation_carried():
         {"role": "user", "content": "Hi"},
         {"role": "assistant", "content": "Hello"},
         {"role": "tool", "content": "order 42: shipped"},
-        {"role": "user", "content": [{"type": "text", "text": "Where is my refund?"}],
-         "context": "Policy: refunds within 5 business days."},
+        {
+            "role": "user",
+            "content": [{"type": "text", "text": "Where is my refund?"}],
+            "context": "Policy: refunds within 5 business days.",
+        },
     ]
     got = conversation_inputs(json.dumps(messages), "In 5 days.")
     assert got["query"].endswith("Where is my refund?") and "(earlier turn) Hi" in got["query"]
@@ -171,9 +184,14 @@ def test_sampling_is_stratified_and_deterministic():
     # rate 0: only the strata that are always judged; nothing when those are off too
     none = JudgeSettings(sampling_rate=0.0)
     assert select_for_judging(scored, none, low_quality_below=6.0).height == 200
-    off = JudgeSettings(sampling_rate=0.0, always_judge_below_quality=None, always_judge_flagged=False)
+    off = JudgeSettings(
+        sampling_rate=0.0, always_judge_below_quality=None, always_judge_flagged=False
+    )
     assert select_for_judging(scored, off, low_quality_below=6.0).height == 0
-    assert select_for_judging(scored, JudgeSettings(sampling_rate=1.0), low_quality_below=6.0).height == 1000
+    assert (
+        select_for_judging(scored, JudgeSettings(sampling_rate=1.0), low_quality_below=6.0).height
+        == 1000
+    )
     # a conversation stays sampled when its hour gains rows
     bigger = select_for_judging(_scored(1500), s, low_quality_below=6.0)
     assert set(sample["completion_id"]) <= set(bigger["completion_id"])
@@ -194,7 +212,12 @@ def _conn(server, model: str = "judge-model") -> JudgeConnection:
 
 def _items(n: int, context: str = "[system] be helpful") -> list[dict]:
     return [
-        {"id": f"c{i}", "query": f"question {i}", "response": f"answer number {i} " * 3, "context": context}
+        {
+            "id": f"c{i}",
+            "query": f"question {i}",
+            "response": f"answer number {i} " * 3,
+            "context": context,
+        }
         for i in range(n)
     ]
 
@@ -306,7 +329,11 @@ def test_budgets_cut_the_lowest_priority_calls(server, tmp_path):
         s = JudgeSettings(max_judgments_per_run=3, concurrency=2)
         out, stats = judge_items(_items(5), _coherence(), s, _conn(server), cache)
         assert [out[(f"c{i}", "coherence")].status for i in range(5)] == [
-            "ok", "ok", "ok", "skipped_budget", "skipped_budget",
+            "ok",
+            "ok",
+            "ok",
+            "skipped_budget",
+            "skipped_budget",
         ]
         assert stats.calls == 3 and stats.skipped_budget == 2 and _chat_calls(server) == 3
         # the token budget: room for one call's estimate. With all five in flight at once only
@@ -375,19 +402,29 @@ def test_misconfiguration_is_a_clear_error():
 
 def test_authentication_errors_become_failed_judgments(server, tmp_path):
     server.responder = judge_responder()
-    bad = JudgeConnection(kind="openai", model="m", base_url=server.openai_v1_base, api_key="sk-bad-0000")
+    bad = JudgeConnection(
+        kind="openai", model="m", base_url=server.openai_v1_base, api_key="sk-bad-0000"
+    )
     with JudgmentCache(tmp_path / "c.sqlite") as cache:
         out, stats = judge_items(_items(2), _coherence(), JudgeSettings(), bad, cache)
     assert {o.status for o in out.values()} == {"failed"}
-    assert all("AuthenticationError" in o.reason and "sk-bad-0000" not in o.reason for o in out.values())
+    assert all(
+        "AuthenticationError" in o.reason and "sk-bad-0000" not in o.reason for o in out.values()
+    )
 
 
 def test_a_scripted_error_is_recorded(server, tmp_path):
     server.responder = scripted(
-        [StandinAPIError(400, "content filtered", type="invalid_request_error", code="content_filter")]
+        [
+            StandinAPIError(
+                400, "content filtered", type="invalid_request_error", code="content_filter"
+            )
+        ]
     )
     with JudgmentCache(tmp_path / "c.sqlite") as cache:
-        out, _ = judge_items(_items(1), _coherence(), JudgeSettings(max_retries=0), _conn(server), cache)
+        out, _ = judge_items(
+            _items(1), _coherence(), JudgeSettings(max_retries=0), _conn(server), cache
+        )
     o = out[("c0", "coherence")]
     assert o.status == "failed" and "BadRequestError 400" in o.reason
 
@@ -465,7 +502,12 @@ def test_the_bundled_golden_set_judged_through_the_sdk(server, tmp_path):
     with JudgmentCache(tmp_path / "c.sqlite") as cache:
         for ev in evs:
             items = [
-                {"id": f"golden:{it.id}", "query": it.query, "response": it.response, "context": it.context}
+                {
+                    "id": f"golden:{it.id}",
+                    "query": it.query,
+                    "response": it.response,
+                    "context": it.context,
+                }
                 for it in golden.items
                 if it.evaluator == ev.name
             ]
@@ -473,7 +515,11 @@ def test_the_bundled_golden_set_judged_through_the_sdk(server, tmp_path):
             outcomes.update(got)
     assert {k[0]: o.score for k, o in outcomes.items()} == labels | {"golden:c01": 3}
     table = calibration_table(
-        golden, outcomes, min_kappa=0.6, min_items=5, model="judge-model",
+        golden,
+        outcomes,
+        min_kappa=0.6,
+        min_items=5,
+        model="judge-model",
         prompt_versions={e.name: e.prompt_version for e in evs},
     )
     rows = {r["evaluator"]: r for r in table.to_dicts()}

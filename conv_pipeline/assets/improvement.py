@@ -17,14 +17,14 @@ from pathlib import Path
 import dagster as dg
 import polars as pl
 
-from conv_pipeline.core.judge import store as judge_store
-from conv_pipeline.core.judge.pipeline import join_judgments
 from conv_pipeline.assets._meta import md_table
 from conv_pipeline.assets.raw import RAW_KEY
 from conv_pipeline.assets.scoring import ISSUES_KEY, SCORED_KEY
 from conv_pipeline.core import clusters as clusters_core
 from conv_pipeline.core import datasets, drift, experiments
 from conv_pipeline.core.config import MonitoringConfig
+from conv_pipeline.core.judge import store as judge_store
+from conv_pipeline.core.judge.pipeline import join_judgments
 from conv_pipeline.core.schema import (
     EXPERIMENT_RESULTS,
     FAILURE_CLUSTERS,

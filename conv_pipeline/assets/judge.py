@@ -5,7 +5,6 @@ a model is configured (``CONV_PIPELINE_JUDGE_MODEL``): then the asset writes emp
 says so, and everything downstream runs as without it.
 """
 
-
 import json
 
 import dagster as dg
@@ -174,11 +173,7 @@ def build_judge_assets(parts: Partitions, config: MonitoringConfig) -> list[dg.A
     ) -> dg.MaterializeResult:
         store = pipeline.store
         cal = config.judge.calibration
-        path = cal.golden_set
-        if path:
-            target = config.source_dir / path
-        else:
-            target = DEFAULT_GOLDEN_SET
+        target = config.source_dir / cal.golden_set if cal.golden_set else DEFAULT_GOLDEN_SET
         golden = load_golden_set(target, set(names))
         rejected = conform(
             pl.DataFrame(
@@ -202,7 +197,9 @@ def build_judge_assets(parts: Partitions, config: MonitoringConfig) -> list[dg.A
             ),
             REJECTED_RECORDS,
         )
-        atomic_write_parquet(store.rejected_dir("judge_golden_set") / "golden_set.parquet", rejected)
+        atomic_write_parquet(
+            store.rejected_dir("judge_golden_set") / "golden_set.parquet", rejected
+        )
         note = None
         if not judge.enabled:
             outcomes, stats = {}, None
@@ -210,7 +207,12 @@ def build_judge_assets(parts: Partitions, config: MonitoringConfig) -> list[dg.A
             model = ""
         else:
             items = [
-                {"id": f"golden:{it.id}", "query": it.query, "response": it.response, "context": it.context}
+                {
+                    "id": f"golden:{it.id}",
+                    "query": it.query,
+                    "response": it.response,
+                    "context": it.context,
+                }
                 for it in golden.items
             ]
             by_eval = {}

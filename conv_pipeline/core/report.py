@@ -155,7 +155,10 @@ def _other_rules(issues: pl.DataFrame) -> dict[str, tuple[str, str]]:
         .agg(pl.col("severity").first())
         .sort("issue")
     )
-    return {r["issue"]: (r["severity"], "LLM judge: evaluator below threshold") for r in other.to_dicts()}
+    return {
+        r["issue"]: (r["severity"], "LLM judge: evaluator below threshold")
+        for r in other.to_dicts()
+    }
 
 
 def worst_examples(

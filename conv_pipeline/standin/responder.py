@@ -16,8 +16,8 @@ It may raise :class:`~conv_pipeline.standin.store.StandinAPIError` to answer wit
 from __future__ import annotations
 
 import copy
-import json
 import hashlib
+import json
 import re
 import threading
 from collections.abc import Callable, Iterable
@@ -278,9 +278,7 @@ def default_judge_score(request: dict) -> int:
     return 3 + hashlib.sha256(answer.encode("utf-8", "surrogatepass")).digest()[0] % 3
 
 
-def judge_responder(
-    score: Callable[[dict], int] | None = None, *, form: str = "json"
-) -> Responder:
+def judge_responder(score: Callable[[dict], int] | None = None, *, form: str = "json") -> Responder:
     """A responder for LLM-judge prompts, for load tests and local trials: answers every request
     with a score from ``score(request)`` (default :func:`default_judge_score`) in the given form:
     ``"json"`` (``{"score": n, "reason": "..."}``) or ``"tags"`` (``<S0>…</S0><S1>…</S1><S2>n</S2>``,

@@ -94,7 +94,9 @@ class JudgmentCache:
                     [evaluator, prompt_version, model, *chunk],
                 ).fetchall()
                 for r in rows:
-                    out[r[0]] = CachedJudgment(r[1], r[2], r[3], r[4], r[5] or 0, r[6] or 0, r[7], r[8])
+                    out[r[0]] = CachedJudgment(
+                        r[1], r[2], r[3], r[4], r[5] or 0, r[6] or 0, r[7], r[8]
+                    )
         return out
 
     def put(

@@ -26,7 +26,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from conv_pipeline.core.judge.runner import Outcome
 
-DEFAULT_GOLDEN_SET = Path(__file__).resolve().parent.parent.parent / "judge_golden" / "golden_set.jsonl"
+DEFAULT_GOLDEN_SET = (
+    Path(__file__).resolve().parent.parent.parent / "judge_golden" / "golden_set.jsonl"
+)
 LABELS = [1, 2, 3, 4, 5]
 
 CALIBRATION_SCHEMA: dict[str, pl.DataType] = {
@@ -135,10 +137,8 @@ def agreement(human: list[int], judge: list[int]) -> dict[str, float | None]:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             kappa = cohen_kappa_score(human, judge, labels=LABELS, weights="quadratic")
-    if len(set(human)) > 1 and len(set(judge)) > 1:
-        rho = spearmanr(human, judge).statistic
-    else:
-        rho = None
+    varied = len(set(human)) > 1 and len(set(judge)) > 1
+    rho = spearmanr(human, judge).statistic if varied else None  # undefined for a constant
     n = len(human)
     return {
         "kappa_quadratic": _none_if_nan(kappa),
@@ -174,9 +174,33 @@ def calibration_table(
         judge = [j for _, j in pairs]
         pooled_h += human
         pooled_j += judge
-        rows.append(_row(name, len(mine), human, judge, min_kappa, min_items, model, prompt_versions.get(name), golden))
+        rows.append(
+            _row(
+                name,
+                len(mine),
+                human,
+                judge,
+                min_kappa,
+                min_items,
+                model,
+                prompt_versions.get(name),
+                golden,
+            )
+        )
     if rows:
-        rows.append(_row("all", len(golden.items), pooled_h, pooled_j, min_kappa, min_items, model, None, golden))
+        rows.append(
+            _row(
+                "all",
+                len(golden.items),
+                pooled_h,
+                pooled_j,
+                min_kappa,
+                min_items,
+                model,
+                None,
+                golden,
+            )
+        )
     return pl.DataFrame(rows, schema=CALIBRATION_SCHEMA) if rows else empty_calibration()
 
 

@@ -90,7 +90,9 @@ def parse_prompt_file(path: Path) -> dict[str, Any]:
             continue
         key, sep, value = line.partition(":")
         if not sep:
-            raise PromptFileError(f"judge prompt file {path}: header line {line!r} is not key: value")
+            raise PromptFileError(
+                f"judge prompt file {path}: header line {line!r} is not key: value"
+            )
         header[key.strip()] = value.strip()
     sections: dict[str, list[str]] = {}
     current = None

@@ -53,7 +53,10 @@ def report_facts(report: dict, examples: int) -> dict[str, Any]:
     facts["window"] = f"{report['window_start']} to {report['window_end']} ({report['kind']})"
     facts["issues"] = [i for i in report.get("issues", []) if i.get("count")]
     facts["segments"] = {
-        seg: [{k: v for k, v in r.items() if k != "issues"} | {"issues": r.get("issues")} for r in rows[:8]]
+        seg: [
+            {k: v for k, v in r.items() if k != "issues"} | {"issues": r.get("issues")}
+            for r in rows[:8]
+        ]
         for seg, rows in (report.get("segments") or {}).items()
     }
     facts["worst_examples"] = (report.get("worst_examples") or [])[:examples]
@@ -93,7 +96,7 @@ def unverified_numbers(text: str, facts: dict) -> list[str]:
         except ValueError:
             continue
         if v not in known and round(v, 1) not in known and round(v, 2) not in known:
-                out.append(raw)
+            out.append(raw)
     return out
 
 
@@ -121,9 +124,8 @@ def generate_insights(
     import openai
 
     facts = report_facts(report, examples)
-    user = (
-        f"ALLOWED ACTIONS: {', '.join(allowed_actions)}\n\nREPORT DATA (JSON):\n"
-        + json.dumps(facts, ensure_ascii=False, default=str, sort_keys=True)
+    user = f"ALLOWED ACTIONS: {', '.join(allowed_actions)}\n\nREPORT DATA (JSON):\n" + json.dumps(
+        facts, ensure_ascii=False, default=str, sort_keys=True
     )
     key = hashlib.sha256(f"{connection.model}\n{SYSTEM}\n{user}".encode()).hexdigest()
     cached = cache.get_text(key)

@@ -15,7 +15,10 @@ _FENCE = re.compile(r"```(?:json)?\s*(.*?)```", re.S | re.I)
 _OBJECT = re.compile(r"\{.*\}", re.S)
 _TAGS = (
     # Azure AI Evaluation's prompty form: <S0>thoughts</S0><S1>explanation</S1><S2>score</S2>
-    (re.compile(r"<S2>\s*(.*?)\s*</S2>", re.S | re.I), re.compile(r"<S1>\s*(.*?)\s*</S1>", re.S | re.I)),
+    (
+        re.compile(r"<S2>\s*(.*?)\s*</S2>", re.S | re.I),
+        re.compile(r"<S1>\s*(.*?)\s*</S1>", re.S | re.I),
+    ),
     (
         re.compile(r"<score>\s*(.*?)\s*</score>", re.S | re.I),
         re.compile(r"<(?:reason|explanation)>\s*(.*?)\s*</(?:reason|explanation)>", re.S | re.I),

@@ -128,7 +128,9 @@ def select_for_judging(
     below = settings.always_judge_below_quality
     low = (pl.col("quality_score") < below).fill_null(False) if below is not None else pl.lit(False)
     rate = int(round(settings.sampling_rate * 10_000))
-    frame = flags.with_columns(buckets(flags["completion_id"], settings.sampling_seed).alias("_bucket"))
+    frame = flags.with_columns(
+        buckets(flags["completion_id"], settings.sampling_seed).alias("_bucket")
+    )
     reason = (
         pl.when(low)
         .then(pl.lit("low_quality"))
@@ -257,7 +259,10 @@ def judge_items(
             messages = ev.render(it["query"], it["response"], it["context"])
             tasks.append(
                 JudgeTask(
-                    it["id"], ev.name, messages, estimate_tokens(messages, settings.max_output_tokens)
+                    it["id"],
+                    ev.name,
+                    messages,
+                    estimate_tokens(messages, settings.max_output_tokens),
                 )
             )
     tasks.sort(key=lambda t: rank[t.completion_id])
@@ -383,7 +388,10 @@ def wide_table(
     names = [ev.name for ev in evaluators]
     results = [pl.col(f"{n}_result") for n in names]
     frame = pl.concat(
-        [sample.select("completion_id", "partition_key", "created_at", "judge_sample_reason"), wide],
+        [
+            sample.select("completion_id", "partition_key", "created_at", "judge_sample_reason"),
+            wide,
+        ],
         how="horizontal",
     )
     frame = frame.with_columns(
@@ -398,12 +406,16 @@ def wide_table(
         pl.sum_horizontal([pl.col(n).is_not_null() for n in names])
         .cast(pl.Int32)
         .alias("judge_evaluations_scored"),
-        pl.sum_horizontal([pl.col(f"{n}_prompt_tokens") for n in names]).alias("judge_prompt_tokens"),
+        pl.sum_horizontal([pl.col(f"{n}_prompt_tokens") for n in names]).alias(
+            "judge_prompt_tokens"
+        ),
         pl.sum_horizontal([pl.col(f"{n}_completion_tokens") for n in names]).alias(
             "judge_completion_tokens"
         ),
     ).with_columns(
-        (pl.col("judge_prompt_tokens") + pl.col("judge_completion_tokens")).alias("judge_total_tokens")
+        (pl.col("judge_prompt_tokens") + pl.col("judge_completion_tokens")).alias(
+            "judge_total_tokens"
+        )
     )
     schema = table_schema(names)
     return frame.select([pl.col(c).cast(t) for c, t in schema.items()])

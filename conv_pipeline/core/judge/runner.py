@@ -44,7 +44,9 @@ class JudgeConnection:
     api_key: str | None = field(default=None, repr=False)
 
     def where(self) -> str:
-        place = self.endpoint if self.kind == "azure_openai" else (self.base_url or "api.openai.com")
+        place = (
+            self.endpoint if self.kind == "azure_openai" else (self.base_url or "api.openai.com")
+        )
         return f"{self.kind} {place} model {self.model}"
 
     def client(self, *, asynchronous: bool, max_retries: int, timeout: float) -> Any:
@@ -65,9 +67,7 @@ class JudgeConnection:
                 if self.api_key
                 else {"azure_ad_token_provider": entra_token_provider()}
             )
-            return cls(
-                azure_endpoint=self.endpoint, api_version=self.api_version, **auth, **common
-            )
+            return cls(azure_endpoint=self.endpoint, api_version=self.api_version, **auth, **common)
         if self.kind == "openai":
             if not self.api_key:
                 raise ValueError(
