@@ -527,3 +527,56 @@ def test_the_bundled_golden_set_judged_through_the_sdk(server, tmp_path):
     assert rows["fluency"]["kappa_quadratic"] == 1.0 and rows["fluency"]["passed"] is True
     assert rows["coherence"]["exact_agreement"] == pytest.approx(5 / 6, abs=1e-4)
     assert rows["coherence"]["kappa_quadratic"] < 1.0 and rows["all"]["scored"] == len(golden.items)
+
+
+# ---- insights ------------------------------------------------------------------------------------
+
+REPORT = {
+    "kind": "hourly",
+    "window_start": "2025-03-10T08:00:00+00:00",
+    "window_end": "2025-03-10T09:00:00+00:00",
+    "totals": {"conversations": 40, "average_quality": 7.125, "error_rate": 0.025},
+    "alerts": [],
+    "issues": [{"issue": "response_too_short", "count": 3, "rate": 0.075}],
+    "segments": {"user_type": [{"value": "free", "conversations": 14, "issues": {}}]},
+    "worst_examples": [{"completion_id": "chatcmpl-a", "quality_score": 4.0}],
+    "recommended_actions": [],
+}
+
+
+def test_unverified_numbers_are_listed():
+    from conv_pipeline.core.judge.insights import report_facts, unverified_numbers
+
+    facts = report_facts(REPORT, 5)
+    text = "On 2025-03-10 the 40 conversations averaged 7.13; 7.5% were too short, but 99 failed."
+    assert unverified_numbers(text, facts) == ["99"]
+
+
+def test_insights_fall_back_to_the_rules_and_are_cached(server, tmp_path):
+    from conv_pipeline.core.judge.insights import generate_insights
+
+    kwargs = {"allowed_actions": ["prompt_optimization"], "max_output_tokens": 200, "examples": 5}
+    with JudgmentCache(tmp_path / "c.sqlite") as cache:
+        server.responder = scripted(["Here are my thoughts, in prose."])
+        prose = generate_insights(REPORT, _conn(server), cache, **kwargs)
+        assert prose["source"] == "rules" and "not the JSON" in prose["note"]
+        calls = _chat_calls(server)
+        again = generate_insights(REPORT, _conn(server), cache, **kwargs)
+        assert again["source"] == "rules" and again["cached"] and _chat_calls(server) == calls
+        server.responder = scripted([StandinAPIError(500, "boom", type="server_error")])
+        down = generate_insights(REPORT, _conn(server, "m2"), cache, max_retries=0, **kwargs)
+        assert down["source"] == "rules" and "InternalServerError" in down["note"]
+        good = {
+            "summary": "40 conversations; 7.5% too short.",
+            "suggestions": [
+                {
+                    "action": "prompt_optimization",
+                    "reason": "short",
+                    "evidence": ["chatcmpl-a", "chatcmpl-zzz"],
+                }
+            ],
+        }
+        server.responder = scripted([json.dumps(good)])
+        ok = generate_insights(REPORT, _conn(server, "m3"), cache, **kwargs)
+    assert ok["source"] == "llm" and ok["unverified_numbers"] == []
+    assert ok["suggestions"][0]["evidence"] == ["chatcmpl-a"]

@@ -393,3 +393,41 @@ def test_calibration_with_the_judge_off_says_so(tmp_path):
     assert check.passed and "off" in check.metadata["note"].value
     md = next(iter(result.get_asset_materialization_events())).materialization.metadata
     assert md["golden_pairs"].value >= 20  # the bundled set is validated even so
+
+
+def test_conv_pipeline_run_with_the_judge_pointed_at_another_server(
+    tmp_path, server, monkeypatch, capsys
+):
+    """The judge configured only through the environment, on the plain OpenAI URL shape (/v1)."""
+    from conv_pipeline import cli
+
+    write_export(tmp_path / "export", make_records(hours=2))
+    for name, value in {
+        "CONV_PIPELINE_DATA_DIR": tmp_path / "data",
+        "CONV_PIPELINE_LOCAL_DIR": tmp_path / "export",
+        "DAGSTER_HOME": tmp_path / "home",
+        "CONV_PIPELINE_JUDGE_MODEL": "other-judge",
+        "CONV_PIPELINE_JUDGE_BASE_URL": server.v1_base,
+        KEY_VAR: KEY,
+    }.items():
+        monkeypatch.setenv(name, str(value))
+    monkeypatch.delenv("CONV_PIPELINE_SOURCE", raising=False)
+    monkeypatch.delenv("CONV_PIPELINE_MONITORING_CONFIG", raising=False)
+    server.responder = RubricJudge()
+    assert cli.main(["run"]) == 0
+    out = capsys.readouterr().out
+    calls = _chat_calls(server)
+    assert calls > 0 and f"judge: openai {server.v1_base} model other-judge" in out
+    assert all(r["path"].startswith("/v1/chat/completions") for r in server.requests(method="POST"))
+    settings = Settings.from_env()
+    judged = _sql(settings, "SELECT * FROM judge_evaluations")
+    assert judged.height > 0
+    for name in EVALUATORS:
+        assert (
+            judged.filter(pl.col(name).is_null() & (pl.col(f"{name}_status") == "ok")).height == 0
+        )
+        assert judged[f"{name}_status"].null_count() == 0
+    assert cli.main(["run"]) == 0
+    again = capsys.readouterr().out
+    assert _chat_calls(server) == calls  # judgments and insights all cached
+    assert " 0 calls" in again and KEY not in out + again

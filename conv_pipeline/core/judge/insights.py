@@ -67,6 +67,7 @@ def _numbers(obj: Any, out: set[float]) -> None:
     if isinstance(obj, bool):
         return
     if isinstance(obj, int | float):
+        obj = abs(obj)
         out.add(round(float(obj), 2))
         out.add(round(float(obj) * 100, 1))  # a rate as a percentage
         out.add(round(float(obj), 1))
@@ -77,8 +78,8 @@ def _numbers(obj: Any, out: set[float]) -> None:
     elif isinstance(obj, list):
         for v in obj:
             _numbers(v, out)
-    elif isinstance(obj, str):
-        for m in re.finditer(r"-?\d+(?:\.\d+)?", obj):
+    elif isinstance(obj, str):  # ids, dates and texts: their digit runs count as known
+        for m in re.finditer(r"\d+(?:\.\d+)?", obj):
             _numbers(float(m.group(0)), out)
 
 
@@ -92,7 +93,7 @@ def unverified_numbers(text: str, facts: dict) -> list[str]:
     for m in _NUM.finditer(text):
         raw = m.group(0)
         try:
-            v = float(raw.replace(",", ""))
+            v = abs(float(raw.replace(",", "")))
         except ValueError:
             continue
         if v not in known and round(v, 1) not in known and round(v, 2) not in known:
