@@ -10,6 +10,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 from judge_helpers import KEY, RubricJudge
+from test_api_source import entra  # noqa: F401  (the managed-identity endpoint fixture)
 
 from conv_pipeline.core.config import JudgeSettings
 from conv_pipeline.core.judge.cache import JudgmentCache
@@ -580,3 +581,15 @@ def test_insights_fall_back_to_the_rules_and_are_cached(server, tmp_path):
         ok = generate_insights(REPORT, _conn(server, "m3"), cache, **kwargs)
     assert ok["source"] == "llm" and ok["unverified_numbers"] == []
     assert ok["suggestions"][0]["evidence"] == ["chatcmpl-a"]
+
+
+def test_an_azure_deployment_with_entra_id(entra, tmp_path):
+    """No key: a real DefaultAzureCredential flow against a managed-identity endpoint on loopback."""
+    with StoredCompletionsServer(api_keys=(), bearer_tokens={"entra-token-abc"}) as server:
+        server.responder = judge_responder()
+        conn = JudgeConnection(kind="azure_openai", model="judge-dep", endpoint=server.azure_endpoint)
+        with JudgmentCache(tmp_path / "c.sqlite") as cache:
+            out, _ = judge_items(_items(2), _coherence(), JudgeSettings(), conn, cache)
+        assert {o.status for o in out.values()} == {"ok"}
+        assert {r["auth"] for r in server.requests(method="POST")} == {"bearer_token"}
+    assert entra.calls and "cognitiveservices.azure.com" in entra.calls[0]
