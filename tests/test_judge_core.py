@@ -10,7 +10,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 from judge_helpers import KEY, RubricJudge
-from test_api_source import entra  # noqa: F401  (the managed-identity endpoint fixture)
+from test_api_source import _IdentityEndpoint
 
 from conv_pipeline.core.config import JudgeSettings
 from conv_pipeline.core.judge.cache import JudgmentCache
@@ -583,11 +583,25 @@ def test_insights_fall_back_to_the_rules_and_are_cached(server, tmp_path):
     assert ok["suggestions"][0]["evidence"] == ["chatcmpl-a"]
 
 
+@pytest.fixture
+def entra(monkeypatch):
+    """The managed-identity endpoint DefaultAzureCredential asks (as in test_api_source)."""
+    endpoint = _IdentityEndpoint("entra-token-abc")
+    for var in ("AZURE_CLIENT_ID", "AZURE_CLIENT_SECRET", "AZURE_TENANT_ID", "MSI_ENDPOINT"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("IDENTITY_ENDPOINT", endpoint.url)
+    monkeypatch.setenv("IDENTITY_HEADER", "identity-header")
+    yield endpoint
+    endpoint.close()
+
+
 def test_an_azure_deployment_with_entra_id(entra, tmp_path):
     """No key: a real DefaultAzureCredential flow against a managed-identity endpoint on loopback."""
     with StoredCompletionsServer(api_keys=(), bearer_tokens={"entra-token-abc"}) as server:
         server.responder = judge_responder()
-        conn = JudgeConnection(kind="azure_openai", model="judge-dep", endpoint=server.azure_endpoint)
+        conn = JudgeConnection(
+            kind="azure_openai", model="judge-dep", endpoint=server.azure_endpoint
+        )
         with JudgmentCache(tmp_path / "c.sqlite") as cache:
             out, _ = judge_items(_items(2), _coherence(), JudgeSettings(), conn, cache)
         assert {o.status for o in out.values()} == {"ok"}
