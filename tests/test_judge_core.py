@@ -607,3 +607,20 @@ def test_an_azure_deployment_with_entra_id(entra, tmp_path):
         assert {o.status for o in out.values()} == {"ok"}
         assert {r["auth"] for r in server.requests(method="POST")} == {"bearer_token"}
     assert entra.calls and "cognitiveservices.azure.com" in entra.calls[0]
+
+
+def test_the_requests_per_minute_budget_spaces_the_calls(server):
+    """A leaky bucket of 5 requests per (shortened) minute of 1 s: 5 at once, then 1 per 0.2 s, so
+    15 calls span about 10 x 0.2 s at the server (at least 1.5 s), however fast the machine."""
+    from conv_pipeline.core.judge.runner import JudgeTask, RunLimits, run_tasks
+
+    server.responder = judge_responder()
+    limits = RunLimits(concurrency=15, requests_per_minute=5, rate_period_seconds=1.0)
+    tasks = [
+        JudgeTask(f"c{i}", "coherence", [{"role": "user", "content": "ANSWER:\nfine"}], 10)
+        for i in range(15)
+    ]
+    outcomes, budget = run_tasks(tasks, _conn(server), limits)
+    assert budget.calls == 15 and {o.status for o in outcomes} == {"ok"}
+    times = sorted(r["time"] for r in server.requests(method="POST"))
+    assert times[-1] - times[0] >= 1.5  # without the budget: a few milliseconds

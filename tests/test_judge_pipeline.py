@@ -431,3 +431,26 @@ def test_conv_pipeline_run_with_the_judge_pointed_at_another_server(
     again = capsys.readouterr().out
     assert _chat_calls(server) == calls  # judgments and insights all cached
     assert " 0 calls" in again and KEY not in out + again
+
+
+def test_judge_checks_agree_with_the_table(ran):
+    """Each hour's failure rate, recomputed from judge_evaluations, decides the check."""
+    judged = _sql(ran.settings, "SELECT * FROM judge_evaluations")
+    rates = {}
+    for key in ran.keys:
+        hour = judged.filter(pl.col("partition_key") == key)
+        statuses = pl.concat([hour[f"{n}_status"] for n in EVALUATORS])
+        bad = statuses.is_in(["failed", "unparseable"]).sum()
+        attempted = statuses.is_in(["ok", "failed", "unparseable"]).sum()
+        rates[key] = bad / attempted
+    assert max(rates.values()) > 0  # the planted unparseable answers
+    check = next(
+        e for e in ran.first.get_asset_check_evaluations() if e.check_name == "judge_failure_rate"
+    )
+    failing = {k: v for k, v in rates.items() if v > 0.05}
+    assert check.passed == (not failing)
+    if failing:
+        assert check.severity == dg.AssetCheckSeverity.WARN
+        worst = max(failing, key=failing.get)
+        assert check.metadata["partition"].text == worst
+        assert check.metadata["value"].value == pytest.approx(round(failing[worst], 4))

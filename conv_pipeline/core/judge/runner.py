@@ -134,6 +134,7 @@ class RunLimits:
     temperature: float | None = 0.0
     max_calls: int = 5_000
     max_tokens: int = 5_000_000
+    rate_period_seconds: float = 60.0  # the "minute" of the rate budgets (shorter in tests)
 
 
 def _error_text(exc: BaseException) -> str:
@@ -153,8 +154,8 @@ async def _run(
     from aiolimiter import AsyncLimiter
 
     sem = asyncio.Semaphore(limits.concurrency)
-    rpm = AsyncLimiter(limits.requests_per_minute, 60)
-    tpm = AsyncLimiter(limits.tokens_per_minute, 60)
+    rpm = AsyncLimiter(limits.requests_per_minute, limits.rate_period_seconds)
+    tpm = AsyncLimiter(limits.tokens_per_minute, limits.rate_period_seconds)
     budget = Budget(limits.max_calls, limits.max_tokens)
     extra: dict[str, Any] = {"max_completion_tokens": limits.max_output_tokens}
     if limits.temperature is not None:
