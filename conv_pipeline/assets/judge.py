@@ -143,6 +143,19 @@ def build_judge_assets(parts: Partitions, config: MonitoringConfig) -> list[dg.A
         }
         if len(keys) > 1:
             meta["rows_in_run"] = judged.height
+            hours = pl.DataFrame(
+                [
+                    {
+                        "hour": k,
+                        "judged": v["judged_conversations"],
+                        "judge_average_score": v["judge_average_score"],
+                        "judge_pass_rate": v["judge_pass_rate"],
+                        "judge_failure_rate": v["judge_failure_rate"],
+                    }
+                    for k, v in per.items()
+                ]
+            )
+            meta["hours"] = dg.MetadataValue.md(md_table(hours, limit=48))
         else:
             meta["dagster/row_count"] = judged.height
         context.log.info(
