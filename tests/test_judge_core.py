@@ -624,3 +624,62 @@ def test_the_requests_per_minute_budget_spaces_the_calls(server):
     assert budget.calls == 15 and {o.status for o in outcomes} == {"ok"}
     times = sorted(r["time"] for r in server.requests(method="POST"))
     assert times[-1] - times[0] >= 1.5  # without the budget: a few milliseconds
+
+
+CHILD = """
+import sys
+from pathlib import Path
+from conv_pipeline.core.config import JudgeSettings
+from conv_pipeline.core.judge.cache import JudgmentCache
+from conv_pipeline.core.judge.evaluators import load_evaluators
+from conv_pipeline.core.judge.pipeline import judge_items
+from conv_pipeline.core.judge.runner import JudgeConnection
+base, key, cache_path = sys.argv[1:4]
+items = [{"id": f"c{i}", "query": "q", "response": f"answer {i} " * 5, "context": ""} for i in range(40)]
+s = JudgeSettings(evaluators={"coherence": {}}, concurrency=2)
+with JudgmentCache(cache_path) as cache:
+    judge_items(items, load_evaluators(s, Path(".")), s, JudgeConnection(
+        kind="openai", model="judge-model", base_url=base, api_key=key), cache)
+"""
+
+
+def test_a_crash_mid_run_keeps_every_judgment_already_paid_for(tmp_path):
+    import sqlite3
+    import subprocess
+    import sys
+    import time
+
+    path = tmp_path / "cache.sqlite"
+    with StoredCompletionsServer(api_keys={KEY}, latency_ms=100) as server:
+        server.responder = judge_responder()
+        child = subprocess.Popen(
+            [sys.executable, "-c", CHILD, server.openai_v1_base, KEY, str(path)]
+        )
+        kept = 0
+        deadline = time.monotonic() + 60
+        while kept < 6 and time.monotonic() < deadline and child.poll() is None:
+            time.sleep(0.05)
+            if path.exists():
+                try:
+                    with sqlite3.connect(path, timeout=5) as con:
+                        kept = con.execute("SELECT count(*) FROM judgments").fetchone()[0]
+                except sqlite3.OperationalError:
+                    pass  # the schema is being created
+        child.kill()  # SIGKILL: no cleanup, no flush
+        child.wait()
+        assert child.returncode != 0 and kept >= 6
+        with sqlite3.connect(path) as con:
+            kept = con.execute("SELECT count(*) FROM judgments").fetchone()[0]
+        assert 6 <= kept < 40
+        before = _chat_calls(server)
+        items = [
+            {"id": f"c{i}", "query": "q", "response": f"answer {i} " * 5, "context": ""}
+            for i in range(40)
+        ]
+        with JudgmentCache(path) as cache:
+            out, stats = judge_items(
+                items, _coherence(), JudgeSettings(concurrency=8), _conn(server), cache
+            )
+        assert stats.cache_hits == kept and stats.calls == 40 - kept
+        assert _chat_calls(server) - before == 40 - kept
+        assert {o.status for o in out.values()} == {"ok"}
