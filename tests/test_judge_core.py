@@ -683,3 +683,33 @@ def test_a_crash_mid_run_keeps_every_judgment_already_paid_for(tmp_path):
         assert stats.cache_hits == kept and stats.calls == 40 - kept
         assert _chat_calls(server) - before == 40 - kept
         assert {o.status for o in out.values()} == {"ok"}
+
+
+def test_the_budget_keeps_low_quality_and_flagged_conversations_first(server, tmp_path):
+    from datetime import UTC, datetime
+
+    from conv_pipeline.core.judge.pipeline import judge_partitions
+
+    n = 30
+    scored = _scored(n).with_columns(
+        pl.lit("2025-03-10-08:00").alias("partition_key"),
+        pl.lit(datetime(2025, 3, 10, 8, tzinfo=UTC)).alias("created_at"),
+    )
+    raw = pl.DataFrame(
+        {
+            "completion_id": scored["completion_id"].reverse(),  # another order than scored's
+            "messages": [json.dumps([{"role": "user", "content": "q"}])] * n,
+            "response": [f"answer {i}" for i in range(n)],
+        }
+    )
+    server.responder = judge_responder()
+    s = JudgeSettings(sampling_rate=1.0, max_judgments_per_run=6, concurrency=4)
+    with JudgmentCache(tmp_path / "c.sqlite") as cache:
+        table, stats = judge_partitions(
+            scored, raw, _coherence(), s, _conn(server), cache, low_quality_below=6.0
+        )
+    assert table.height == n and stats.calls == 6
+    judged = table.filter(pl.col("coherence_status") == "ok")["judge_sample_reason"]
+    assert sorted(judged) == ["flagged"] * 3 + ["low_quality"] * 3
+    skipped = table.filter(pl.col("coherence_status") == "skipped_budget")
+    assert skipped.height == n - 6 and set(skipped["judge_sample_reason"]) == {"sampled"}

@@ -345,7 +345,10 @@ def judge_partitions(
     if sample.height == 0:
         return empty_table(names), JudgeRunStats()
     texts = sample.select("completion_id").join(
-        raw.select("completion_id", "messages", "response"), on="completion_id", how="left"
+        raw.select("completion_id", "messages", "response"),
+        on="completion_id",
+        how="left",
+        maintain_order="left",  # the sample's priority order is the budget's
     )
     items = [
         {"id": cid, **conversation_inputs(messages, response)}
@@ -434,7 +437,7 @@ def join_judgments(scored: pl.DataFrame, judged: pl.DataFrame) -> pl.DataFrame:
     if judged.height == 0:  # judge off, or nothing sampled: no judge columns at all
         return scored
     extra = [c for c in judged.columns if c not in ("partition_key", "created_at")]
-    return scored.join(judged.select(extra), on="completion_id", how="left")
+    return scored.join(judged.select(extra), on="completion_id", how="left", maintain_order="left")
 
 
 def judge_issue_rules(evaluators: list[Evaluator]) -> dict[str, tuple[str, str]]:
