@@ -454,3 +454,42 @@ def test_judge_checks_agree_with_the_table(ran):
         worst = max(failing, key=failing.get)
         assert check.metadata["partition"].text == worst
         assert check.metadata["value"].value == pytest.approx(round(failing[worst], 4))
+
+
+def test_a_custom_evaluator_flows_through_the_pipeline(tmp_path, server, monkeypatch):
+    monkeypatch.setenv(KEY_VAR, KEY)
+    write_export(tmp_path / "export", make_records(hours=1))
+    (tmp_path / "cfg").mkdir()
+    (tmp_path / "cfg" / "politeness.md").write_text(
+        "---\nname: politeness\nversion: 1\nissue: impolite\n---\n[system]\nRate POLITENESS "
+        '1-5 as {"score": n, "reason": "..."}.\n[user]\nANSWER:\n{{response}}\n',
+        encoding="utf-8",
+    )
+    config = write_config(
+        tmp_path / "cfg",
+        {"sampling_rate": 0.0, "evaluators": {"politeness": {"prompt": "politeness.md"}}},
+    )
+    settings = judge_settings(
+        make_settings(tmp_path, monitoring_config=config), server, insights=False
+    )
+    server.responder = RubricJudge()
+    keys = hour_keys(hours=1)
+    assert run_hourly(
+        build_definitions(settings), dg.DagsterInstance.ephemeral(), keys[0], keys[0]
+    ).success
+    judged = _sql(
+        settings, "SELECT completion_id, politeness, politeness_result FROM scored_conversations"
+    )
+    failing = set(judged.filter(pl.col("politeness_result") == "fail")["completion_id"])
+    assert failing  # the short answers
+    issues = _sql(
+        settings, "SELECT completion_id FROM conversation_issues WHERE issue = 'impolite'"
+    )
+    assert set(issues["completion_id"]) == failing
+    report = json.loads(
+        build_definitions(settings)
+        .resources["pipeline"]
+        .store.report_paths("hourly", keys[0])[1]
+        .read_text()
+    )
+    assert set(report["judge"]["evaluators"]) == {"politeness"}
