@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+import uuid
 from datetime import timedelta
 from pathlib import Path
 
@@ -26,6 +27,7 @@ from conv_pipeline.core.api_export import ApiSourceError
 from conv_pipeline.core.schema import parse_hour_key
 from conv_pipeline.sensors import RANGE_END, RANGE_START
 from conv_pipeline.settings import Settings
+from conv_pipeline.sqlite_hold import held_open
 
 # Dagster's console logger at INFO: the run's own messages, not every engine event.
 _QUIET = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
@@ -99,12 +101,17 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     start, end = hours[0], hours[-1]
     instance = _instance(settings)
     print(f"running {HOURLY_JOB} over {start} … {end} ({_span(start, end)} hourly partitions)")
-    hourly = hourly_job.execute_in_process(
-        instance=instance,
-        tags={RANGE_START: start, RANGE_END: end},
-        run_config=_QUIET,
-        raise_on_error=False,
-    )
+    # The instance's SQLite files stay open during the run: a ranged run of hundreds of hours
+    # stores two events per asset and hour, each much cheaper so (sqlite_hold.py).
+    run_id = str(uuid.uuid4())
+    with held_open(instance, [run_id]):
+        hourly = hourly_job.execute_in_process(
+            instance=instance,
+            run_id=run_id,
+            tags={RANGE_START: start, RANGE_END: end},
+            run_config=_QUIET,
+            raise_on_error=False,
+        )
     evaluations = list(hourly.get_asset_check_evaluations())
     ok = hourly.success
     days = sorted({k[:10] for k in hours})
@@ -112,12 +119,15 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     days = [d for d in days if last_day and d <= last_day]
     if ok and days:
         print(f"running {DAILY_JOB} over {days[0]} … {days[-1]}")
-        daily = defs.resolve_job_def(DAILY_JOB).execute_in_process(
-            instance=instance,
-            tags={RANGE_START: days[0], RANGE_END: days[-1]},
-            run_config=_QUIET,
-            raise_on_error=False,
-        )
+        run_id = str(uuid.uuid4())
+        with held_open(instance, [run_id]):
+            daily = defs.resolve_job_def(DAILY_JOB).execute_in_process(
+                instance=instance,
+                run_id=run_id,
+                tags={RANGE_START: days[0], RANGE_END: days[-1]},
+                run_config=_QUIET,
+                raise_on_error=False,
+            )
         ok = ok and daily.success
         daily_checks = list(daily.get_asset_check_evaluations())
     else:
