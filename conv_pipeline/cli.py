@@ -52,6 +52,18 @@ def cmd_sample(args: argparse.Namespace, settings: Settings) -> int:
         f"wrote {summary.records:,} stored completions ({summary.first_created:%Y-%m-%d %H:%M} → "
         f"{summary.last_created:%Y-%m-%d %H:%M} UTC) in {len(summary.files)} files to {out}"
     )
+    from conv_pipeline.core.config import load_config
+    from conv_pipeline.core.sample_feedback import write_sample_feedback
+
+    configured = Path(load_config(settings.monitoring_config or None).improvement.feedback.path)
+    fb_out = Path(args.feedback_out).resolve() if args.feedback_out else (
+        configured if configured.is_absolute() else settings.data_dir / configured
+    )
+    fb = write_sample_feedback(fb_out, n=args.n, hours=args.hours)
+    print(
+        f"wrote feedback for {fb.rows:,} of them ({fb.thumbs:,} thumbs, {fb.ratings:,} ratings, "
+        f"{fb.bad_rows} bad rows and {fb.duplicates} changed minds on purpose) to {fb_out}"
+    )
     seg = ", ".join(f"{k}={v}" for k, v in summary.degraded_segment.items())
     lo, hi = summary.degraded_window
     print(f"degraded on purpose: {seg} between {lo:%Y-%m-%d %H:%M} and {hi:%Y-%m-%d %H:%M} UTC")
@@ -344,6 +356,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", help="export folder (default: CONV_PIPELINE_LOCAL_DIR)")
     p.add_argument("--n", type=int, default=3000, help="number of completions (default 3000)")
     p.add_argument("--hours", type=int, default=72, help="hours covered (default 72)")
+    p.add_argument(
+        "--feedback-out", help="feedback folder (default: improvement.feedback.path in the data dir)"
+    )
     p = sub.add_parser("run", help="materialize every partition the source has data for")
     p.add_argument("--start", help="first hourly partition key (YYYY-MM-DD-HH:00)")
     p.add_argument("--end", help="last hourly partition key (YYYY-MM-DD-HH:00)")

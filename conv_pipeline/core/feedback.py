@@ -355,19 +355,15 @@ def join_scores(
             pl.lit(day).alias("day"),
             pl.col("issues").fill_null(pl.lit([], pl.List(pl.String))),
             pl.col("issues").list.len().fill_null(0).gt(0).alias("has_issue"),
-            negative_expr().alias("is_negative"),
         )
         .sort("completion_id")
     )
     return conform(out, CONVERSATION_FEEDBACK)
 
 
-_NEG_AT_MOST = "_negative_rating_at_most"
-
-
-def negative_expr(at_most: float | None = None) -> pl.Expr:
+def negative_expr(at_most: float) -> pl.Expr:
     """Negative feedback: thumbs down, or (without thumbs) a rating at or below the threshold."""
-    limit = pl.col(_NEG_AT_MOST) if at_most is None else pl.lit(at_most)
+    limit = pl.lit(at_most)
     return (
         pl.when(pl.col("thumbs").is_not_null())
         .then(pl.col("thumbs") == "down")
