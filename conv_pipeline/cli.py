@@ -311,7 +311,7 @@ def cmd_retention(args: argparse.Namespace, settings: Settings) -> int:
 
     defs = build_definitions(settings)
     pipeline = defs.resources["pipeline"]
-    days = args.days or pipeline.config.privacy.retention.raw_detail_days
+    days = args.days if args.days is not None else pipeline.config.privacy.retention.raw_detail_days
     if days < 1:
         raise ValueError("--days must be at least 1")
     cutoff = retention.cutoff_for(datetime.now(UTC), days)

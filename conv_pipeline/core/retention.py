@@ -10,7 +10,7 @@ everything dated before it:
 * the API source's export copies (``staging/api/<fp>/export/api-*.jsonl``): lines of completions
   created before the cutoff are removed, a file left empty is deleted;
 * ``rejected_records``: the excerpt of a rejected line whose hour is before the cutoff;
-* ``conversation_feedback``: the comment;
+* ``conversation_feedback``: the comment (and the comments the feedback report quotes);
 * insight reports (Markdown, JSON and the ``insight_reports`` rows): the worst examples keep their
   id, score and issues, their question and answer are removed;
 * the improvement datasets of days before the cutoff (``datasets/*/<day>/*.jsonl``): deleted, their
@@ -152,6 +152,7 @@ def apply_retention(store: DataStore, cutoff: str, *, now: datetime | None = Non
     _staging(store, cutoff, result)
     _rejected(store, cutoff, result)
     _feedback(store, cutoff_day, result)
+    _feedback_reports(store, cutoff_day, result)
     _reports(store, cutoff, result)
     _datasets(store, cutoff_day, result)
     return result
@@ -248,6 +249,27 @@ def _feedback(store: DataStore, cutoff_day: str, result: RetentionResult) -> Non
         if n:
             _rewrite(path, df, result)
             result.feedback_comments += n
+
+
+def _feedback_reports(store: DataStore, cutoff_day: str, result: RetentionResult) -> None:
+    from conv_pipeline.core.feedback import render_markdown as render_feedback
+
+    for path in sorted((store.reports_dir / "feedback").glob("*.json")):
+        if path.stem >= cutoff_day:
+            continue
+        report = json.loads(path.read_text("utf-8"))
+        changed = False
+        for rows in (report.get("disagreements") or {}).values():
+            for row in rows:
+                if row.get("comment") is not None:
+                    row["comment"] = None
+                    changed = True
+        if changed:
+            body = json.dumps(report, indent=2, ensure_ascii=False, default=str, sort_keys=True)
+            atomic_write_bytes(path, body.encode("utf-8"))
+            atomic_write_bytes(path.with_suffix(".md"), render_feedback(report).encode("utf-8"))
+            result.touched.append(str(path))
+            result.reports += 1
 
 
 def _strip_report(report: dict) -> bool:
