@@ -58,13 +58,19 @@ def _lines(path: Path) -> pl.DataFrame:
 
 
 _JSONL_SQL = """
+WITH v AS (
+    SELECT line, text, json_valid(text) AS valid,
+        -- the JSON functions only ever see valid JSON
+        CASE WHEN json_valid(text) THEN text ELSE 'null' END AS safe
+    FROM lines
+)
 SELECT line, text,
-    json_valid(text) AND json_type(text) = 'OBJECT' AS ok,
-    CASE WHEN json_valid(text) THEN json_type(text) END AS top,
-    CASE WHEN json_valid(text) AND json_type(text) = 'OBJECT' THEN json_extract_string(text, [
+    valid AND json_type(safe) = 'OBJECT' AS ok,
+    CASE WHEN valid THEN json_type(safe) END AS top,
+    CASE WHEN json_type(safe) = 'OBJECT' THEN json_extract_string(safe, [
         '$.completion_id', '$.thumbs', '$.feedback', '$.rating', '$.comment', '$.created_at',
         '$.timestamp']) END AS f
-FROM lines
+FROM v
 """
 
 
