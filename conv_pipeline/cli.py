@@ -56,8 +56,10 @@ def cmd_sample(args: argparse.Namespace, settings: Settings) -> int:
     from conv_pipeline.core.sample_feedback import write_sample_feedback
 
     configured = Path(load_config(settings.monitoring_config or None).improvement.feedback.path)
-    fb_out = Path(args.feedback_out).resolve() if args.feedback_out else (
-        configured if configured.is_absolute() else settings.data_dir / configured
+    fb_out = (
+        Path(args.feedback_out).resolve()
+        if args.feedback_out
+        else (configured if configured.is_absolute() else settings.data_dir / configured)
     )
     fb = write_sample_feedback(fb_out, n=args.n, hours=args.hours)
     print(
@@ -182,11 +184,11 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
             print(f"  [WARN] {e.asset_key.to_user_string()}:{e.check_name}: {n} drifted metric(s)")
     print(
         f"improvement: {store.root}/datasets/ (finetune, regression_eval) and "
-        f"{store.reports_dir}/experiments|drift|clusters/"
+        f"{store.reports_dir}/experiments|drift|clusters|feedback/"
     )
     print(
         f"warehouse: {store.warehouse_path}  (tables: raw_completions, scored_conversations, "
-        "conversation_issues, insight_reports, rejected_records)"
+        "conversation_issues, insight_reports, rejected_records, conversation_feedback, …)"
     )
     print(f"dagster:   runs recorded in {settings.dagster_home}; `make dev` shows them")
     print(f"done in {time.perf_counter() - started:.1f}s")
@@ -357,7 +359,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--n", type=int, default=3000, help="number of completions (default 3000)")
     p.add_argument("--hours", type=int, default=72, help="hours covered (default 72)")
     p.add_argument(
-        "--feedback-out", help="feedback folder (default: improvement.feedback.path in the data dir)"
+        "--feedback-out",
+        help="feedback folder (default: improvement.feedback.path in the data dir)",
     )
     p = sub.add_parser("run", help="materialize every partition the source has data for")
     p.add_argument("--start", help="first hourly partition key (YYYY-MM-DD-HH:00)")

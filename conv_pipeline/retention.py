@@ -2,7 +2,6 @@
 and keeps the aggregates (``core/retention.py``, docs/PRIVACY.md). Run daily by
 ``retention_schedule`` (stopped by default, like every schedule) or ``conv-pipeline retention``."""
 
-
 from datetime import UTC, datetime
 
 import dagster as dg

@@ -49,7 +49,11 @@ def plant(root: Path) -> Planted:
         agrees_down = s < 6.0
         if i % 4 == 1:  # metadata thumbs
             rec["metadata"]["feedback"] = "down" if agrees_down else "up"
-            expected[cid] = {"negative": agrees_down, "source": "metadata", "thumbs": rec["metadata"]["feedback"]}
+            expected[cid] = {
+                "negative": agrees_down,
+                "source": "metadata",
+                "thumbs": rec["metadata"]["feedback"],
+            }
         elif i % 4 == 2:  # file thumbs, a few disagreeing on purpose
             down = agrees_down
             if i in (6, 10, 14):
@@ -58,7 +62,14 @@ def plant(root: Path) -> Planted:
             expected[cid] = {"negative": down, "source": "file", "thumbs": "down" if down else "up"}
         else:  # CSV ratings
             rating = 1 + i % 2 if agrees_down else 3 + i % 3
-            rows_csv.append({"completion_id": cid, "rating": rating, "comment": "", "created_at": "2025-03-10T12:00:00Z"})
+            rows_csv.append(
+                {
+                    "completion_id": cid,
+                    "rating": rating,
+                    "comment": "",
+                    "created_at": "2025-03-10T12:00:00Z",
+                }
+            )
             expected[cid] = {"negative": rating <= 2, "source": "file", "rating": float(rating)}
     assert flipped == 3
     # A comment with PII in metadata (the raw layer redacts it), a bad rating in metadata.
@@ -71,8 +82,12 @@ def plant(root: Path) -> Planted:
     expected[a["id"]] = {"negative": True, "source": "file", "thumbs": "down"}
     # Two dated file rows: the later time wins although it comes first in the file.
     b = records[2]
-    jsonl.append(json.dumps({"completion_id": b["id"], "thumbs": "up", "created_at": "2025-03-10T12:00:00Z"}))
-    jsonl.append(json.dumps({"completion_id": b["id"], "thumbs": "down", "created_at": 1741597200}))  # 09:00
+    jsonl.append(
+        json.dumps({"completion_id": b["id"], "thumbs": "up", "created_at": "2025-03-10T12:00:00Z"})
+    )
+    jsonl.append(
+        json.dumps({"completion_id": b["id"], "thumbs": "down", "created_at": 1741597200})
+    )  # 09:00
     expected[b["id"]] = {"negative": False, "source": "file", "thumbs": "up"}
     # Feedback for an id the warehouse does not hold, and bad rows.
     jsonl.append(json.dumps({"completion_id": "chatcmpl-nope", "thumbs": "up"}))
@@ -100,11 +115,17 @@ def plant(root: Path) -> Planted:
     folder = root / "data" / "feedback"
     folder.mkdir(parents=True)
     (folder / "thumbs.jsonl").write_text("\n".join(jsonl) + "\n", encoding="utf-8")
-    with (folder / "sub").joinpath("ratings.csv").open("w", newline="") if (folder / "sub").mkdir() is None else None as fh:
+    with (
+        (folder / "sub").joinpath("ratings.csv").open("w", newline="")
+        if (folder / "sub").mkdir() is None
+        else None as fh
+    ):
         w = csv.DictWriter(fh, fieldnames=["completion_id", "rating", "comment", "created_at"])
         w.writeheader()
         w.writerows(rows_csv)
-        w.writerow({"completion_id": records[11]["id"], "rating": "x", "comment": "", "created_at": ""})
+        w.writerow(
+            {"completion_id": records[11]["id"], "rating": "x", "comment": "", "created_at": ""}
+        )
     return Planted(records, expected, reasons)
 
 
@@ -164,10 +185,14 @@ def test_bad_rows_and_duplicates_are_rejected_with_their_reasons(ran):
     by_id = dict(zip(superseded["completion_id"], superseded["reason"], strict=True))
     a, b = ran.planted.records[1]["id"], ran.planted.records[2]["id"]
     assert set(by_id) == {a, b}
-    assert by_id[b].startswith("superseded feedback for this completion_id: kept feedback/thumbs.jsonl line")
+    assert by_id[b].startswith(
+        "superseded feedback for this completion_id: kept feedback/thumbs.jsonl line"
+    )
     # Every file line is a feedback row, a rejection or unknown: nothing is dropped silently.
     csv_bad = rej.filter(pl.col("source_file") == "feedback/sub/ratings.csv")
-    assert csv_bad["source_line"].to_list() == [len([1 for e in ran.planted.expected.values() if "rating" in e]) + 2]
+    assert csv_bad["source_line"].to_list() == [
+        len([1 for e in ran.planted.expected.values() if "rating" in e]) + 2
+    ]
 
 
 def test_agreement_equals_the_brute_force_values(ran):
@@ -179,7 +204,11 @@ def test_agreement_equals_the_brute_force_values(ran):
     auc = _brute_auc(s, neg)
     r_pb = float(np.corrcoef([0.0 if n else 1.0 for n in neg], s)[0, 1])
     rated = [i for i in ids if "rating" in exp[i]]
-    rho = float(np.corrcoef(rankdata([scores[i] for i in rated]), rankdata([exp[i]["rating"] for i in rated]))[0, 1])
+    rho = float(
+        np.corrcoef(
+            rankdata([scores[i] for i in rated]), rankdata([exp[i]["rating"] for i in rated])
+        )[0, 1]
+    )
     row = ran.store.query(
         "select * from feedback_agreement where score = 'quality_score' and dimension = 'all'"
     ).row(0, named=True)
@@ -194,7 +223,9 @@ def test_agreement_equals_the_brute_force_values(ran):
     bands = {b["quality_band"]: b for b in report["negative_rate_by_band"]}
     good = [i for i in ids if 6 <= scores[i] < 8]
     assert bands["good"]["n"] == len(good)
-    assert bands["good"]["negative_rate"] == pytest.approx(sum(exp[i]["negative"] for i in good) / len(good))
+    assert bands["good"]["negative_rate"] == pytest.approx(
+        sum(exp[i]["negative"] for i in good) / len(good)
+    )
     # The flipped ones show up as disagreements.
     listed = [d["completion_id"] for d in report["disagreements"]["negative_but_high_score"]]
     negatives = sorted((i for i in ids if exp[i]["negative"]), key=lambda i: (-scores[i], i))
@@ -241,7 +272,9 @@ def test_judge_scores_are_reported_when_the_column_exists():
     )
     result = fb.agreement(table, FeedbackSettings(dimensions=["user_type"]), "2025-03-10")
     assert result["scores"] == ["quality_score", "judge_score"]
-    judge_all = next(r for r in result["segments"] if r["score"] == "judge_score" and r["dimension"] == "all")
+    judge_all = next(
+        r for r in result["segments"] if r["score"] == "judge_score" and r["dimension"] == "all"
+    )
     assert judge_all["auc_negative"] == pytest.approx(_brute_auc(list(judge), list(neg))) == 1.0
     assert {r["segment"] for r in result["segments"]} == {"all", "pro"}
 
@@ -252,7 +285,10 @@ def test_sample_feedback_is_deterministic_and_separate(tmp_path):
     assert [p.name for p in a.files] == ["sample-feedback.jsonl", "sample-ratings.csv"]
     for pa, pb in zip(a.files, b.files, strict=True):
         assert pa.read_bytes() == pb.read_bytes()
-    assert sorted(p.name for p in (tmp_path / "a").iterdir()) == ["sample-feedback.jsonl", "sample-ratings.csv"]
+    assert sorted(p.name for p in (tmp_path / "a").iterdir()) == [
+        "sample-feedback.jsonl",
+        "sample-ratings.csv",
+    ]
     good, bad = fb.read_feedback_files(tmp_path / "a", FeedbackSettings(), tmp_path)
     assert bad.height == a.bad_rows and good.height == a.rows
     winners, superseded = fb.resolve(good)

@@ -30,7 +30,10 @@ PII = {
     "ipv4": ("203.0.113.42", "203.0.113.42"),
     "ipv6": ("2001:db8:85a3::8a2e:370:7334", "2001:db8:85a3::8a2e:370:7334"),
     "api_key": ("sk-proj-Abc123Def456Ghi789Jkl012Mno345", "Abc123Def456Ghi789Jkl012Mno345"),
-    "bearer_token": ("Authorization: Bearer abcDEF1234567890ghiJKLmno", "abcDEF1234567890ghiJKLmno"),
+    "bearer_token": (
+        "Authorization: Bearer abcDEF1234567890ghiJKLmno",
+        "abcDEF1234567890ghiJKLmno",
+    ),
     "jwt": (
         "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U",
         "dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U",
@@ -189,7 +192,9 @@ def ran(tmp_path_factory) -> Iterator[Ran]:
     fb = settings.data_dir / "feedback"
     fb.mkdir(parents=True)
     (fb / "f.jsonl").write_text(
-        json.dumps({"completion_id": records[5]["id"], "thumbs": "down", "comment": FEEDBACK_COMMENT})
+        json.dumps(
+            {"completion_id": records[5]["id"], "thumbs": "down", "comment": FEEDBACK_COMMENT}
+        )
         + "\n"
     )
     defs = build_definitions(settings)
@@ -267,9 +272,10 @@ def test_markers_counts_and_near_misses(ran):
         assert json.loads(row["metadata"])["user_type"]  # the JSON is intact
     near = raw.filter(pl.col("completion_id") == ran.records[75]["id"])["response"].item()
     assert near == ran.records[75]["choices"][0]["message"]["content"]
-    assert "[REDACTED:email]" in raw.filter(pl.col("completion_id") == ran.records[70]["id"])[
-        "tool_calls"
-    ].item()
+    assert (
+        "[REDACTED:email]"
+        in raw.filter(pl.col("completion_id") == ran.records[70]["id"])["tool_calls"].item()
+    )
     excerpt = ran.sql("select raw_excerpt from rejected_records where source = 'local'")
     assert excerpt.height == 1 and "[REDACTED:email]" in excerpt.item()
     mats = [
@@ -288,7 +294,9 @@ def test_markers_counts_and_near_misses(ran):
 
 
 def test_quality_score_is_the_seed_rubric_on_the_original_answer(ran):
-    scored = ran.sql("select completion_id, quality_score, response_length from scored_conversations")
+    scored = ran.sql(
+        "select completion_id, quality_score, response_length from scored_conversations"
+    )
     by_id = {r["id"]: r for r in ran.records}
     assert scored.height == len(ran.records)
     changed = 0
@@ -328,7 +336,9 @@ def test_feedback_comment_is_redacted(ran):
 
 
 def test_redaction_off_keeps_the_texts(tmp_path):
-    cfg = json.loads((Path(__file__).parents[1] / "conv_pipeline/monitoring_config.json").read_text())
+    cfg = json.loads(
+        (Path(__file__).parents[1] / "conv_pipeline/monitoring_config.json").read_text()
+    )
     cfg["privacy"]["redact"] = False
     path = tmp_path / "m.json"
     path.write_text(json.dumps(cfg))
@@ -347,5 +357,7 @@ def test_redaction_off_keeps_the_texts(tmp_path):
     assert result.success
     mat = result.asset_materializations_for_node("raw_completions")[0]
     assert mat.metadata["pii_redactions"].value == "redaction off"
-    raw = pl.read_parquet(settings.data_dir / "tables/raw_completions" / keys[0][:10] / "08.parquet")
+    raw = pl.read_parquet(
+        settings.data_dir / "tables/raw_completions" / keys[0][:10] / "08.parquet"
+    )
     assert PII["email"][0] in "\n".join(raw["response"].to_list())

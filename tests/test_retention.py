@@ -75,7 +75,9 @@ def _found(data: Path) -> dict[str, list[str]]:
 def _views(store: DataStore) -> dict[str, pl.DataFrame]:
     con = duckdb.connect(str(store.warehouse_path), read_only=True)
     try:
-        names = [r[0] for r in con.sql("select table_name from information_schema.tables").fetchall()]
+        names = [
+            r[0] for r in con.sql("select table_name from information_schema.tables").fetchall()
+        ]
         return {n: con.sql(f'select * from "{n}"').pl() for n in names}
     finally:
         con.close()
@@ -84,13 +86,17 @@ def _views(store: DataStore) -> dict[str, pl.DataFrame]:
 def _aggregates(store: DataStore) -> dict:
     q = store.query
     return {
-        "scored": q("select count(*), avg(quality_score), sum(response_length) from scored_conversations").row(0),
+        "scored": q(
+            "select count(*), avg(quality_score), sum(response_length) from scored_conversations"
+        ).row(0),
         "issues": q("select issue, count(*) from conversation_issues group by 1 order by 1").rows(),
         "reports": q(
             "select report_id, conversations, average_quality, quality_issue_rate, error_rate "
             "from insight_reports order by 1"
         ).rows(),
-        "raw": q("select count(*), sum(total_tokens), count(distinct user_type) from raw_completions").row(0),
+        "raw": q(
+            "select count(*), sum(total_tokens), count(distinct user_type) from raw_completions"
+        ).row(0),
         "feedback": q("select count(*), sum(is_negative::int) from conversation_feedback").row(0),
     }
 
@@ -115,7 +121,9 @@ def test_retention_job_deletes_raw_detail_and_keeps_aggregates(tmp_path, server,
     fb.mkdir(parents=True)
     (fb / "f.jsonl").write_text(
         "".join(
-            json.dumps({"completion_id": r["id"], "rating": 1 + i % 5, "comment": f"{COMMENT_MARK} {i}"})
+            json.dumps(
+                {"completion_id": r["id"], "rating": 1 + i % 5, "comment": f"{COMMENT_MARK} {i}"}
+            )
             + "\n"
             for i, r in enumerate(records[::3])
         )
@@ -126,15 +134,24 @@ def test_retention_job_deletes_raw_detail_and_keeps_aggregates(tmp_path, server,
     with dg.DagsterInstance.ephemeral() as instance:
         assert run_hourly(defs, instance, keys[0], keys[-1]).success
         day = BASE_HOUR.strftime("%Y-%m-%d")
-        assert defs.resolve_job_def(DAILY_JOB).execute_in_process(
-            instance=instance, partition_key=day
-        ).success
+        assert (
+            defs.resolve_job_def(DAILY_JOB)
+            .execute_in_process(instance=instance, partition_key=day)
+            .success
+        )
         before = _aggregates(store)
         found = _found(settings.data_dir)
         # The marks are everywhere before: staged and exported copies, raw, reports, datasets.
         where = " ".join(found)
-        for part in ("staging/api", "/export/api-", "tables/raw_completions", "reports/hourly",
-                     "tables/insight_reports", "datasets/finetune", "tables/conversation_feedback"):
+        for part in (
+            "staging/api",
+            "/export/api-",
+            "tables/raw_completions",
+            "reports/hourly",
+            "tables/insight_reports",
+            "datasets/finetune",
+            "tables/conversation_feedback",
+        ):
             assert part in where, part
         # Everything is older than 90 days (the data is from 2025, the clock is now).
         result = defs.resolve_job_def(RETENTION_JOB).execute_in_process(instance=instance)
@@ -154,9 +171,7 @@ def test_retention_job_deletes_raw_detail_and_keeps_aggregates(tmp_path, server,
         assert _aggregates(store) == before
         raw = store.query("select response, messages, last_user_message from raw_completions")
         assert raw.height == len(records) and raw.null_count().row(0) == (len(records),) * 3
-        report = json.loads(
-            (store.reports_dir / "daily" / f"{day}.json").read_text()
-        )
+        report = json.loads((store.reports_dir / "daily" / f"{day}.json").read_text())
         assert report["worst_examples"] and report["worst_examples"][0]["response"] is None
         assert report["worst_examples"][0]["completion_id"]
         assert (settings.data_dir / "datasets" / "finetune" / day / "manifest.json").is_file()
@@ -186,7 +201,9 @@ def test_cutoff_keeps_newer_hours_and_the_cli(tmp_path, monkeypatch, capsys):
     # Only the first hour is before the cutoff.
     result = retention.apply_retention(store, keys[1])
     assert result.raw_partitions == 1 and result.raw_rows == 30 and result.staged_rows == 30
-    raw = store.query("select partition_key, count(response) as kept from raw_completions group by 1 order by 1")
+    raw = store.query(
+        "select partition_key, count(response) as kept from raw_completions group by 1 order by 1"
+    )
     assert raw.rows() == [(keys[0], 0), (keys[1], 30)]
     assert retention.retained_keys(store, keys) == {keys[0]}
     # The cutoff never moves back.

@@ -118,9 +118,7 @@ def build_feedback_assets(parts: Partitions, config: MonitoringConfig) -> list[d
                 conform(fb.to_table(result), FEEDBACK_AGREEMENT),
             )
             path = _report(store, "feedback", day, md, result)
-            overall = next(
-                r for r in result["segments"] if r["dimension"] == "all"
-            )
+            overall = next(r for r in result["segments"] if r["dimension"] == "all")
             per_day.append(
                 {
                     "day": day,

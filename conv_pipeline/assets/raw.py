@@ -65,7 +65,9 @@ def build_raw_completions(parts: Partitions) -> dg.AssetsDefinition:
                 source_schema = frame.head(0)
             # PII is redacted before anything leaves the raw layer (core/privacy.py).
             frame, found = privacy.redact_completions(frame, redactor)
-            pii = {k: pii.get(k, 0) + found.get(k, 0) for k in privacy.KINDS if k in pii or k in found}
+            pii = {
+                k: pii.get(k, 0) + found.get(k, 0) for k in privacy.KINDS if k in pii or k in found
+            }
             by_key = frame.partition_by("partition_key", as_dict=True, maintain_order=True)
             for key in batch:
                 store.write_hour("raw_completions", key, by_key.get((key,), frame.clear()))
@@ -107,7 +109,9 @@ def build_raw_completions(parts: Partitions) -> dg.AssetsDefinition:
                 integrity.inside_window(RAW_KEY, frame),
                 integrity.schema_matches(
                     RAW_KEY,
-                    source_schema if source_schema is not None else pl.DataFrame(schema=RAW_COMPLETIONS),
+                    source_schema
+                    if source_schema is not None
+                    else pl.DataFrame(schema=RAW_COMPLETIONS),
                     RAW_COMPLETIONS,
                 ),
             ],

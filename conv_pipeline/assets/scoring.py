@@ -9,8 +9,8 @@ from conv_pipeline.checks import integrity, quality
 from conv_pipeline.core.config import MonitoringConfig
 from conv_pipeline.core.issues import categorize_issues
 from conv_pipeline.core.report import partition_metrics, quality_distribution
-from conv_pipeline.core.schema import CONVERSATION_ISSUES, SCORED_CONVERSATIONS, conform
 from conv_pipeline.core.retention import retained_keys
+from conv_pipeline.core.schema import CONVERSATION_ISSUES, SCORED_CONVERSATIONS, conform
 from conv_pipeline.core.scoring import INPUT_COLUMNS, score_conversations
 from conv_pipeline.partitions import Partitions
 from conv_pipeline.resources import PipelineStore

@@ -193,7 +193,9 @@ class FeedbackSettings(BaseModel):
         if not self.rating_min < self.rating_max:
             raise ValueError("feedback.rating_min must be below rating_max")
         if not self.rating_min <= self.negative_rating_at_most < self.rating_max:
-            raise ValueError("feedback.negative_rating_at_most must lie in [rating_min, rating_max)")
+            raise ValueError(
+                "feedback.negative_rating_at_most must lie in [rating_min, rating_max)"
+            )
         return self
 
 

@@ -42,7 +42,19 @@ from conv_pipeline.core.scoring import BANDS
 
 EXCERPT_CHARS = 300
 UP = ("up", "thumbs_up", "thumbsup", "positive", "like", "good", "👍", "+1", "1", "true", "yes")
-DOWN = ("down", "thumbs_down", "thumbsdown", "negative", "dislike", "bad", "👎", "-1", "0", "false", "no")
+DOWN = (
+    "down",
+    "thumbs_down",
+    "thumbsdown",
+    "negative",
+    "dislike",
+    "bad",
+    "👎",
+    "-1",
+    "0",
+    "false",
+    "no",
+)
 
 _RAW_FIELDS = ("completion_id", "thumbs", "rating", "comment", "created_at")
 
@@ -95,7 +107,9 @@ def read_jsonl(path: Path) -> pl.DataFrame:
         )
         .alias("problem"),
         f.list.get(0, null_on_oob=True).alias("completion_id"),
-        pl.coalesce(f.list.get(1, null_on_oob=True), f.list.get(2, null_on_oob=True)).alias("thumbs"),
+        pl.coalesce(f.list.get(1, null_on_oob=True), f.list.get(2, null_on_oob=True)).alias(
+            "thumbs"
+        ),
         f.list.get(3, null_on_oob=True).alias("rating"),
         f.list.get(4, null_on_oob=True).alias("comment"),
         pl.coalesce(f.list.get(5, null_on_oob=True), f.list.get(6, null_on_oob=True)).alias(
@@ -150,13 +164,16 @@ def feedback_files(path: Path) -> list[Path]:
 def _parse_time(expr: pl.Expr) -> pl.Expr:
     s = expr.str.strip_chars()
     seconds = s.cast(pl.Float64, strict=False)
-    iso = (
-        s.str.replace(r"Z$", "+00:00")
-        .str.to_datetime(time_zone="UTC", strict=False, time_unit="us")
+    iso = s.str.replace(r"Z$", "+00:00").str.to_datetime(
+        time_zone="UTC", strict=False, time_unit="us"
     )
     return (
         pl.when(seconds.is_not_null())
-        .then(pl.from_epoch((seconds * 1_000_000).cast(pl.Int64), time_unit="us").dt.replace_time_zone("UTC"))
+        .then(
+            pl.from_epoch(
+                (seconds * 1_000_000).cast(pl.Int64), time_unit="us"
+            ).dt.replace_time_zone("UTC")
+        )
         .otherwise(iso)
         .cast(TS)
     )
@@ -170,7 +187,10 @@ def normalize(raw: pl.DataFrame, settings, source: str) -> tuple[pl.DataFrame, p
     ts = _parse_time(pl.col("created_at"))
     lo, hi = settings.rating_min, settings.rating_max
     df = raw.with_columns(
-        pl.when(thumbs.is_in(UP)).then(pl.lit("up")).when(thumbs.is_in(DOWN)).then(pl.lit("down"))
+        pl.when(thumbs.is_in(UP))
+        .then(pl.lit("up"))
+        .when(thumbs.is_in(DOWN))
+        .then(pl.lit("down"))
         .alias("_thumbs"),
         rating.alias("_rating"),
         pl.when(comment != "").then(comment).alias("_comment"),
@@ -182,14 +202,33 @@ def normalize(raw: pl.DataFrame, settings, source: str) -> tuple[pl.DataFrame, p
         .when(pl.col("completion_id").is_null() | (pl.col("completion_id").str.strip_chars() == ""))
         .then(pl.lit('missing field "completion_id"'))
         .when(pl.col("thumbs").is_not_null() & (thumbs != "") & pl.col("_thumbs").is_null())
-        .then(pl.format('unknown thumbs value "{}" (expected up/down, true/false, 1/-1)', pl.col("thumbs")))
-        .when(pl.col("rating").is_not_null() & (pl.col("rating").str.strip_chars() != "") & pl.col("_rating").is_null())
+        .then(
+            pl.format(
+                'unknown thumbs value "{}" (expected up/down, true/false, 1/-1)', pl.col("thumbs")
+            )
+        )
+        .when(
+            pl.col("rating").is_not_null()
+            & (pl.col("rating").str.strip_chars() != "")
+            & pl.col("_rating").is_null()
+        )
         .then(pl.format('rating must be a number (got "{}")', pl.col("rating")))
         .when(pl.col("_rating").is_not_null() & ~pl.col("_rating").is_between(lo, hi))
         .then(pl.format("rating {} is outside {}–{}", pl.col("_rating"), pl.lit(lo), pl.lit(hi)))
-        .when(pl.col("created_at").is_not_null() & (pl.col("created_at").str.strip_chars() != "") & pl.col("_at").is_null())
-        .then(pl.format('created_at "{}" is neither ISO 8601 nor seconds since the epoch', pl.col("created_at")))
-        .when(pl.col("_thumbs").is_null() & pl.col("_rating").is_null() & pl.col("_comment").is_null())
+        .when(
+            pl.col("created_at").is_not_null()
+            & (pl.col("created_at").str.strip_chars() != "")
+            & pl.col("_at").is_null()
+        )
+        .then(
+            pl.format(
+                'created_at "{}" is neither ISO 8601 nor seconds since the epoch',
+                pl.col("created_at"),
+            )
+        )
+        .when(
+            pl.col("_thumbs").is_null() & pl.col("_rating").is_null() & pl.col("_comment").is_null()
+        )
         .then(pl.lit("no feedback: none of thumbs, rating or comment"))
     )
     df = df.with_columns(reason.alias("reason"))
@@ -230,7 +269,11 @@ def read_feedback_files(path: Path, settings, root: Path) -> tuple[pl.DataFrame,
         goods.append(good)
         bads.append(bad)
     good = pl.concat(goods) if goods else normalize(_empty_raw(), settings, "file")[0]
-    bad = pl.concat(bads) if bads else _empty_raw().with_columns(pl.lit(None, pl.String).alias("reason"))
+    bad = (
+        pl.concat(bads)
+        if bads
+        else _empty_raw().with_columns(pl.lit(None, pl.String).alias("reason"))
+    )
     return good, bad
 
 
@@ -273,7 +316,9 @@ def from_metadata(raw: pl.DataFrame, settings) -> tuple[pl.DataFrame, pl.DataFra
         pl.lit("metadata").alias("feedback_file"),
         pl.col("partition_key"),
     ).filter(
-        pl.col("thumbs").is_not_null() | pl.col("rating").is_not_null() | pl.col("comment").is_not_null()
+        pl.col("thumbs").is_not_null()
+        | pl.col("rating").is_not_null()
+        | pl.col("comment").is_not_null()
     )
     good, bad = normalize(frame, settings, "metadata")
     return good, bad
@@ -350,9 +395,22 @@ def join_scores(
         if issues.height
         else pl.DataFrame(schema={"completion_id": pl.String, "issues": pl.List(pl.String)})
     )
-    cols = ["completion_id", "created_at", "partition_key", "model", "user_type", "category",
-            "prompt_variant", "quality_score", "quality_band"]
-    judge = [pl.col(judge_column).cast(pl.Float64).alias("judge_score")] if judge_column in scored.columns else []
+    cols = [
+        "completion_id",
+        "created_at",
+        "partition_key",
+        "model",
+        "user_type",
+        "category",
+        "prompt_variant",
+        "quality_score",
+        "quality_band",
+    ]
+    judge = (
+        [pl.col(judge_column).cast(pl.Float64).alias("judge_score")]
+        if judge_column in scored.columns
+        else []
+    )
     base = scored.select(*cols, *judge)
     out = (
         base.join(feedback, on="completion_id", how="inner")
@@ -409,9 +467,13 @@ def _segment_stats(df: pl.DataFrame, score: str, min_samples: int) -> dict:
         "n": n,
         "n_negative": int(neg.sum()),
         "negative_rate": float(neg.mean()) if n else None,
-        "auc_negative": None, "auc_ci_low": None, "auc_ci_high": None,
-        "point_biserial_r": None, "point_biserial_p": None,
-        "spearman_rho": None, "spearman_p": None,
+        "auc_negative": None,
+        "auc_ci_low": None,
+        "auc_ci_high": None,
+        "point_biserial_r": None,
+        "point_biserial_p": None,
+        "spearman_rho": None,
+        "spearman_p": None,
     }
     rated = df.filter(pl.col("rating").is_not_null() & pl.col(score).is_not_null())
     out["n_rated"] = rated.height
@@ -443,12 +505,21 @@ def agreement(table: pl.DataFrame, settings, day: str) -> dict:
         for dim in settings.dimensions:
             if dim not in table.columns:
                 continue
-            for (value,), part in table.partition_by(dim, as_dict=True, maintain_order=True).items():
+            for (value,), part in table.partition_by(
+                dim, as_dict=True, maintain_order=True
+            ).items():
                 if value is not None:
                     segments.append((dim, str(value), part))
         for dim, seg, part in sorted(segments, key=lambda t: (t[0] != "all", t[0], t[1])):
-            rows.append({"day": day, "score": score, "dimension": dim, "segment": seg,
-                         **_segment_stats(part, score, settings.min_samples)})
+            rows.append(
+                {
+                    "day": day,
+                    "score": score,
+                    "dimension": dim,
+                    "segment": seg,
+                    **_segment_stats(part, score, settings.min_samples),
+                }
+            )
     bands = (
         table.filter(pl.col("is_negative").is_not_null())
         .group_by("quality_band")
@@ -457,9 +528,12 @@ def agreement(table: pl.DataFrame, settings, day: str) -> dict:
     )
     by_band = {r["quality_band"]: r for r in bands.to_dicts()}
     band_rows = [
-        {"quality_band": b, "n": by_band.get(b, {}).get("n", 0),
-         "negative": by_band.get(b, {}).get("negative", 0),
-         "negative_rate": by_band.get(b, {}).get("negative_rate")}
+        {
+            "quality_band": b,
+            "n": by_band.get(b, {}).get("n", 0),
+            "negative": by_band.get(b, {}).get("negative", 0),
+            "negative_rate": by_band.get(b, {}).get("negative_rate"),
+        }
         for b in BANDS
     ]
     k = settings.examples
@@ -467,8 +541,16 @@ def agreement(table: pl.DataFrame, settings, day: str) -> dict:
     pos = table.filter(pl.col("is_negative").eq_missing(False))
     pick = ["completion_id", "quality_score", "thumbs", "rating", "issues", "comment"]
     disagree = {
-        "negative_but_high_score": neg.sort(["quality_score", "completion_id"], descending=[True, False]).head(k).select(pick).to_dicts(),
-        "positive_but_low_score": pos.sort(["quality_score", "completion_id"]).head(k).select(pick).to_dicts(),
+        "negative_but_high_score": neg.sort(
+            ["quality_score", "completion_id"], descending=[True, False]
+        )
+        .head(k)
+        .select(pick)
+        .to_dicts(),
+        "positive_but_low_score": pos.sort(["quality_score", "completion_id"])
+        .head(k)
+        .select(pick)
+        .to_dicts(),
     }
     by_source = dict(table.group_by("feedback_source").len().sort("feedback_source").rows())
     return {
@@ -488,7 +570,12 @@ def agreement(table: pl.DataFrame, settings, day: str) -> dict:
 
 
 def to_table(result: dict) -> pl.DataFrame:
-    return conform(pl.DataFrame(result["segments"], infer_schema_length=None) if result["segments"] else empty(FEEDBACK_AGREEMENT), FEEDBACK_AGREEMENT)
+    return conform(
+        pl.DataFrame(result["segments"], infer_schema_length=None)
+        if result["segments"]
+        else empty(FEEDBACK_AGREEMENT),
+        FEEDBACK_AGREEMENT,
+    )
 
 
 def _f(v, nd: int = 3) -> str:
@@ -505,7 +592,9 @@ def verdict(row: dict) -> str:
     a, lo = row["auc_negative"], row["auc_ci_low"]
     if lo > 0.5:
         strength = "strongly" if a >= 0.8 else "moderately" if a >= 0.7 else "weakly"
-        return f"low scores predict negative feedback ({strength}: AUC {a:.2f}, 95% CI from {lo:.2f})"
+        return (
+            f"low scores predict negative feedback ({strength}: AUC {a:.2f}, 95% CI from {lo:.2f})"
+        )
     return f"the score does not predict negative feedback (AUC {a:.2f}, CI includes 0.5)"
 
 
@@ -520,29 +609,52 @@ def render_markdown(result: dict) -> str:
     )
     lines.append("")
     for score in result["scores"]:
-        overall = next((r for r in result["segments"] if r["score"] == score and r["dimension"] == "all"), None)
+        overall = next(
+            (r for r in result["segments"] if r["score"] == score and r["dimension"] == "all"), None
+        )
         if overall:
             lines.append(f"**{score}**: {verdict(overall)}.")
-    lines += ["", "## Negative feedback by quality band", "", "| band | n | negative | rate |", "|---|---|---|---|"]
+    lines += [
+        "",
+        "## Negative feedback by quality band",
+        "",
+        "| band | n | negative | rate |",
+        "|---|---|---|---|",
+    ]
     for b in result["negative_rate_by_band"]:
-        lines.append(f"| {b['quality_band']} | {b['n']} | {b['negative']} | {_f(b['negative_rate'])} |")
-    lines += ["", "## Agreement by segment", "",
-              "| score | dimension | segment | n | negative rate | AUC (95% CI) | point-biserial r | Spearman ρ (n rated) | status |",
-              "|---|---|---|---|---|---|---|---|---|"]
+        lines.append(
+            f"| {b['quality_band']} | {b['n']} | {b['negative']} | {_f(b['negative_rate'])} |"
+        )
+    lines += [
+        "",
+        "## Agreement by segment",
+        "",
+        "| score | dimension | segment | n | negative rate | AUC (95% CI) | point-biserial r | Spearman ρ (n rated) | status |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
     for r in result["segments"]:
-        auc = "–" if r["auc_negative"] is None else f"{r['auc_negative']:.3f} ({r['auc_ci_low']:.2f}–{r['auc_ci_high']:.2f})"
+        auc = (
+            "–"
+            if r["auc_negative"] is None
+            else f"{r['auc_negative']:.3f} ({r['auc_ci_low']:.2f}–{r['auc_ci_high']:.2f})"
+        )
         lines.append(
             f"| {r['score']} | {r['dimension']} | {r['segment']} | {r['n']} | {_f(r['negative_rate'])} | {auc} | "
             f"{_f(r['point_biserial_r'])} | {_f(r['spearman_rho'])} ({r['n_rated']}) | {r['status']} |"
         )
-    for title, key in (("Negative feedback on high scores", "negative_but_high_score"),
-                       ("Positive feedback on low scores", "positive_but_low_score")):
+    for title, key in (
+        ("Negative feedback on high scores", "negative_but_high_score"),
+        ("Positive feedback on low scores", "positive_but_low_score"),
+    ):
         rows = result["disagreements"][key]
         lines += ["", f"## {title}", ""]
         if not rows:
             lines.append("_none_")
             continue
-        lines += ["| completion id | score | thumbs | rating | issues | comment |", "|---|---|---|---|---|---|"]
+        lines += [
+            "| completion id | score | thumbs | rating | issues | comment |",
+            "|---|---|---|---|---|---|",
+        ]
         for r in rows:
             comment = " ".join((r["comment"] or "–").split()).replace("|", "\\|")[:120]
             lines.append(

@@ -56,7 +56,10 @@ JSON_COLUMNS = ("messages", "tool_calls", "metadata")
 _SIMPLE: dict[str, list[tuple[str, bool]]] = {
     "azure_key": [
         # Storage / Service Bus / Event Hubs connection strings and SAS signatures.
-        (r"((?i:AccountKey|SharedAccessKey|SharedAccessSignature)=)[A-Za-z0-9+/%_-]{16,}={0,2}", True),
+        (
+            r"((?i:AccountKey|SharedAccessKey|SharedAccessSignature)=)[A-Za-z0-9+/%_-]{16,}={0,2}",
+            True,
+        ),
         (r"([?&;]sig=)[A-Za-z0-9%+/_-]{16,}={0,2}", True),
         # An Azure OpenAI / APIM key after its header or setting name.
         (
@@ -211,7 +214,10 @@ class Redactor:
             if kind in _SIMPLE:
                 for pattern, keep in _SIMPLE[kind]:
                     text, n = re.subn(
-                        pattern, (r"\g<1>" if keep else "") + self._py_label(kind), text, flags=re.ASCII
+                        pattern,
+                        (r"\g<1>" if keep else "") + self._py_label(kind),
+                        text,
+                        flags=re.ASCII,
                     )
                     if n:
                         counts[kind] = counts.get(kind, 0) + n
@@ -250,7 +256,9 @@ class Redactor:
                 parts.append(_CANDIDATE[kind])
         return "|".join(f"(?:{p})" for p in parts)
 
-    def redact_series(self, series: pl.Series, *, json_text: bool = False) -> tuple[pl.Series, dict]:
+    def redact_series(
+        self, series: pl.Series, *, json_text: bool = False
+    ) -> tuple[pl.Series, dict]:
         """Redact a string column; returns it and the number of redactions per kind and row.
 
         One vectorized pass finds the rows with anything to look at; only those are rewritten."""

@@ -121,8 +121,10 @@ def _null_columns(df: pl.DataFrame, columns, when: pl.Expr) -> tuple[pl.DataFram
         return df, 0
     return (
         df.with_columns(
-            [pl.when(when).then(pl.lit(None, df.schema[c])).otherwise(pl.col(c)).alias(c)
-             for c in present]
+            [
+                pl.when(when).then(pl.lit(None, df.schema[c])).otherwise(pl.col(c)).alias(c)
+                for c in present
+            ]
         ),
         int(n),
     )
@@ -137,7 +139,9 @@ def _hour_of_path(path: Path) -> str | None:
         return None
 
 
-def apply_retention(store: DataStore, cutoff: str, *, now: datetime | None = None) -> RetentionResult:
+def apply_retention(
+    store: DataStore, cutoff: str, *, now: datetime | None = None
+) -> RetentionResult:
     """Delete the raw detail of every hour before ``cutoff`` (an hourly partition key)."""
     parse_hour_key(cutoff)  # validates the key
     now = now or datetime.now(UTC)
@@ -302,7 +306,9 @@ def _reports(store: DataStore, cutoff: str, result: RetentionResult) -> None:
         md_path, json_path = store.report_paths(kind, key)
         atomic_write_bytes(md_path, md.encode("utf-8"))
         atomic_write_bytes(json_path, body.encode("utf-8"))
-        row = df.with_columns(pl.lit(body).alias("report_json"), pl.lit(md).alias("report_markdown"))
+        row = df.with_columns(
+            pl.lit(body).alias("report_json"), pl.lit(md).alias("report_markdown")
+        )
         _rewrite(path, row.select(list(INSIGHT_REPORTS)), result)
         result.reports += 1
 

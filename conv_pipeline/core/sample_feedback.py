@@ -112,7 +112,9 @@ def write_sample_feedback(
     duplicates = 0
     for row in thumbs_rows[:2]:
         later = dict(row, thumbs="up" if row["thumbs"] == "down" else "down")
-        later["created_at"] = _iso(int(datetime.fromisoformat(row["created_at"]).timestamp()) + 3600)
+        later["created_at"] = _iso(
+            int(datetime.fromisoformat(row["created_at"]).timestamp()) + 3600
+        )
         later.pop("comment", None)
         thumbs_rows.append(later)
         duplicates += 1
