@@ -87,7 +87,11 @@ _SIMPLE: dict[str, list[tuple[str, bool]]] = {
 # ---- kinds that need a check: (candidate pattern for Rust, exact pattern for Python) -----------
 _OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
 _CANDIDATE = {
-    "ipv6": r"[0-9A-Fa-f]{0,4}:[0-9A-Fa-f]{0,4}:",
+    # "::", eight groups, or six groups and a dotted quad: times like 00:02:10 are not candidates.
+    "ipv6": (
+        r"::|[0-9A-Fa-f]{1,4}(?::[0-9A-Fa-f]{1,4}){7}"
+        r"|[0-9A-Fa-f]{1,4}(?::[0-9A-Fa-f]{1,4}){5}:[0-9]{1,3}\."
+    ),
     "ipv4": r"[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}",
     "card_number": r"[0-9](?:[ -]?[0-9]){12,18}",
     "phone": (
@@ -246,7 +250,7 @@ class Redactor:
 
     # ---- a column, vectorized ------------------------------------------------------------------
     @property
-    def _any(self) -> str:
+    def any_pattern(self) -> str:
         parts = []
         for kind in self.ordered:
             if kind in _SIMPLE:
@@ -257,7 +261,7 @@ class Redactor:
         return "|".join(f"(?:{p})" for p in parts)
 
     def redact_series(
-        self, series: pl.Series, *, json_text: bool = False
+        self, series: pl.Series, *, json_text: bool = False, mask: pl.Series | None = None
     ) -> tuple[pl.Series, dict]:
         """Redact a string column; returns it and the number of redactions per kind and row.
 
@@ -266,7 +270,8 @@ class Redactor:
         empty = {"kinds": {}, "per_row": per_row}
         if not self.ordered or series.len() == 0 or series.null_count() == series.len():
             return series, empty
-        mask = series.str.contains(self._any).fill_null(False)
+        if mask is None:
+            mask = series.str.contains(self.any_pattern).fill_null(False)
         if not mask.any():
             return series, empty
         idx = mask.arg_true()
@@ -344,10 +349,15 @@ def redact_completions(
     totals: dict[str, int] = {}
     per_row = pl.Series("pii_redactions", [0] * frame.height, pl.Int32)
     updates = []
-    for column in (*TEXT_COLUMNS, *JSON_COLUMNS):
-        if column not in frame.columns:
-            continue
-        out, stats = redactor.redact_series(frame[column], json_text=column in JSON_COLUMNS)
+    columns = [c for c in (*TEXT_COLUMNS, *JSON_COLUMNS) if c in frame.columns]
+    # One select: Polars scans the columns in parallel for rows with anything to look at.
+    masks = frame.select(
+        pl.col(c).str.contains(redactor.any_pattern).fill_null(False).alias(c) for c in columns
+    )
+    for column in columns:
+        out, stats = redactor.redact_series(
+            frame[column], json_text=column in JSON_COLUMNS, mask=masks[column]
+        )
         for kind, n in stats["kinds"].items():
             totals[kind] = totals.get(kind, 0) + n
         per_row = per_row + stats["per_row"]
