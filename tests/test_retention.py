@@ -65,10 +65,11 @@ def _all_text(data: Path) -> dict[str, str]:
 
 
 def _found(data: Path) -> dict[str, list[str]]:
+    """Where a planted mark is, in any case (TF-IDF terms are lower-cased)."""
     return {
-        p: [m for m in MARKS if m in text]
+        p: [m for m in MARKS if m.lower() in text.lower()]
         for p, text in _all_text(data).items()
-        if any(m in text for m in MARKS)
+        if any(m.lower() in text.lower() for m in MARKS)
     }
 
 

@@ -37,7 +37,9 @@ def build_raw_completions(parts: Partitions) -> dg.AssetsDefinition:
             "Stored completions (Azure OpenAI Stored Completions API or a local export) of each "
             "UTC hour of `created`, one row per completion: metadata promoted to columns, input "
             "messages, the final assistant text as `response`, finish reason, tool calls and "
-            "token usage. Input that cannot be used lands in `rejected_records` with its reason."
+            "token usage. Texts are PII-redacted here, before they leave the raw layer "
+            "(docs/PRIVACY.md). Input that cannot be used lands in `rejected_records` with its "
+            "reason."
         ),
         check_specs=integrity.specs(
             RAW_KEY, [integrity.UNIQUE, integrity.IN_WINDOW, integrity.SCHEMA]
