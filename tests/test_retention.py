@@ -141,6 +141,9 @@ def test_retention_job_deletes_raw_detail_and_keeps_aggregates(tmp_path, server,
             .success
         )
         before = _aggregates(store)
+        sensor = defs.resolve_sensor_def("new_completions_sensor")
+        tick = sensor(dg.build_sensor_context(instance=instance, resources=defs.resources))
+        assert len(tick.run_requests) == 1  # the three hours, before retention
         found = _found(settings.data_dir)
         # The marks are everywhere before: staged and exported copies, raw, reports, datasets.
         where = " ".join(found)
@@ -177,14 +180,30 @@ def test_retention_job_deletes_raw_detail_and_keeps_aggregates(tmp_path, server,
         assert report["worst_examples"][0]["completion_id"]
         assert (settings.data_dir / "datasets" / "finetune" / day / "manifest.json").is_file()
 
-        # A later sync un-stages the deleted export files: the sensor or a backfill asks for
-        # those hours again, and the retained hours keep their rows and scores.
+        # A later sync un-stages the deleted export files: the sensor notes the change and asks
+        # for no run; a backfill that asks anyway leaves the retained hours as they are.
+        after = sensor(
+            dg.build_sensor_context(instance=instance, cursor=tick.cursor, resources=defs.resources)
+        )
+        assert not after.run_requests
+        assert json.loads(after.cursor)["hours"] == {}
         rerun = run_hourly(defs, instance, keys[0], keys[-1])
         assert rerun.success
         mats = rerun.asset_materializations_for_node("raw_completions")
         assert mats[0].metadata["retained_partitions_left_as_they_are"].value == 3
         assert _aggregates(store) == before
         assert _found(settings.data_dir) == {}
+        # The daily summaries of a day past the window are not refreshed after such a run.
+        daily_sensor = defs.resolve_sensor_def("daily_summary_after_hourly")
+        ctx = dg.build_run_status_sensor_context(
+            sensor_name="daily_summary_after_hourly",
+            dagster_event=rerun.get_run_success_event(),
+            dagster_instance=instance,
+            dagster_run=instance.get_run_by_id(rerun.run_id),
+            resources=defs.resources,
+        )
+        skipped = daily_sensor(ctx)
+        assert isinstance(skipped, dg.SkipReason) and "retention" in skipped.skip_message
         # And a second pass has nothing left to do.
         again = defs.resolve_job_def(RETENTION_JOB).execute_in_process(instance=instance)
         assert again.output_for_node("delete_expired_raw_detail")["files_rewritten_or_deleted"] == 0
