@@ -22,7 +22,6 @@ feedback and the Spearman correlation with the rating; and the thumbs-down rate 
 from __future__ import annotations
 
 import math
-from datetime import UTC, datetime
 from pathlib import Path
 
 import duckdb
@@ -662,7 +661,3 @@ def render_markdown(result: dict) -> str:
                 f"{', '.join(r['issues'] or []) or '–'} | {comment} |"
             )
     return "\n".join(lines) + "\n"
-
-
-def now_utc() -> datetime:
-    return datetime.now(UTC)
