@@ -10,6 +10,7 @@ import warnings
 
 import dagster as dg
 
+from conv_pipeline.assets.feedback import build_feedback_assets
 from conv_pipeline.assets.improvement import build_improvement_assets
 from conv_pipeline.assets.judge import build_judge_assets
 from conv_pipeline.assets.raw import build_raw_completions
@@ -25,6 +26,7 @@ from conv_pipeline.resources import (
     PipelineStore,
     StoredCompletionsApiSource,
 )
+from conv_pipeline.retention import build_retention_schedule, retention_job
 from conv_pipeline.schedules import build_schedules
 from conv_pipeline.sensors import build_sensors
 from conv_pipeline.settings import Settings
@@ -83,12 +85,16 @@ def build_definitions(settings: Settings) -> dg.Definitions:
         *build_judge_assets(parts, config),
         *build_report_assets(parts, config),
         *build_improvement_assets(parts, config),
+        *build_feedback_assets(parts, config),
     ]
     hourly_job, daily_job = build_jobs(parts)
     return dg.Definitions(
         assets=assets,
-        jobs=[hourly_job, daily_job, build_judge_calibration_job()],
-        schedules=build_schedules(hourly_job, daily_job),
+        jobs=[hourly_job, daily_job, retention_job, build_judge_calibration_job()],
+        schedules=[
+            *build_schedules(hourly_job, daily_job),
+            build_retention_schedule(config.privacy.retention.cron_schedule),
+        ],
         sensors=build_sensors(
             parts, hourly_job, daily_job, sync_budget_seconds=settings.api.sensor_budget_seconds
         ),
