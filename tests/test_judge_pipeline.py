@@ -493,3 +493,45 @@ def test_a_custom_evaluator_flows_through_the_pipeline(tmp_path, server, monkeyp
         .read_text()
     )
     assert set(report["judge"]["evaluators"]) == {"politeness"}
+
+
+def test_retention_removes_the_judge_reasons_and_keeps_the_scores(tmp_path, server, monkeypatch):
+    import sqlite3
+
+    from conv_pipeline.core import retention
+    from conv_pipeline.core.judge.store import cache_path
+
+    monkeypatch.setenv(KEY_VAR, KEY)
+    write_export(tmp_path / "export", make_records(hours=2))
+    settings = judge_settings(make_settings(tmp_path), server, insights=False)
+    server.responder = RubricJudge()
+    keys = hour_keys(hours=2)
+    defs = build_definitions(settings)
+    instance = dg.DagsterInstance.ephemeral()
+    assert run_hourly(defs, instance, keys[0], keys[-1]).success
+    store = defs.resources["pipeline"].store
+    before = _sql(settings, "SELECT * FROM judge_evaluations ORDER BY completion_id")
+    result = retention.apply_retention(store, keys[1])  # the first hour loses its detail
+    old = before.filter(pl.col("partition_key") == keys[0])
+    assert (
+        result.judge_reasons == sum(old[f"{n}_reason"].drop_nulls().len() for n in EVALUATORS) > 0
+    )
+    after = _sql(settings, "SELECT * FROM judge_evaluations ORDER BY completion_id")
+    first, second = (after.filter(pl.col("partition_key") == k) for k in keys)
+    assert all(first[f"{n}_reason"].null_count() == first.height for n in EVALUATORS)
+    assert first["coherence"].to_list() == old["coherence"].to_list()  # scores stay
+    assert second["coherence_reason"].null_count() == 0  # newer hours keep their detail
+    with sqlite3.connect(cache_path(store)) as con:
+        ids = first["completion_id"].to_list()
+        rows = con.execute(
+            f"SELECT reason, raw_output, score FROM judgments WHERE completion_id IN ({','.join('?' * len(ids))})",
+            ids,
+        ).fetchall()
+    assert rows and all(r[0] is None and r[1] is None and r[2] is not None for r in rows)
+    calls = _chat_calls(server)
+    again = run_hourly(build_definitions(settings), instance, keys[0], keys[-1])
+    assert again.success and _chat_calls(server) == calls  # the retained hour is left as it is
+    kept = store.query(
+        "SELECT * FROM judge_evaluations WHERE partition_key = ? ORDER BY completion_id", [keys[0]]
+    )
+    assert kept["coherence"].to_list() == old["coherence"].to_list()

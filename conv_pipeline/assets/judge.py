@@ -29,6 +29,7 @@ from conv_pipeline.core.judge.pipeline import (
     partition_summaries,
     table_schema,
 )
+from conv_pipeline.core.retention import retained_keys
 from conv_pipeline.core.schema import REJECTED_RECORDS, conform
 from conv_pipeline.core.storage import atomic_write_bytes, atomic_write_parquet
 from conv_pipeline.partitions import Partitions
@@ -71,7 +72,10 @@ def build_judge_assets(parts: Partitions, config: MonitoringConfig) -> list[dg.A
         context: dg.AssetExecutionContext, pipeline: PipelineStore, judge: JudgeResource
     ) -> dg.MaterializeResult:
         store = pipeline.store
-        keys = context.partition_keys
+        # Hours whose raw text retention deleted keep their judgments (docs/PRIVACY.md): judging
+        # them again would judge empty texts.
+        kept = retained_keys(store, context.partition_keys)
+        keys = [k for k in context.partition_keys if k not in kept]
         settings = config.judge
         if not judge.enabled:
             for key in keys:
@@ -81,6 +85,7 @@ def build_judge_assets(parts: Partitions, config: MonitoringConfig) -> list[dg.A
                 metadata={
                     "judge": judge.describe(),
                     "partitions_written": len(keys),
+                    "retained_partitions_left_as_they_are": len(kept),
                     "dagster/row_count": 0,
                 },
                 check_results=judge_checks.evaluate(JUDGE_KEY, config, per, enabled=False),
@@ -125,6 +130,7 @@ def build_judge_assets(parts: Partitions, config: MonitoringConfig) -> list[dg.A
         meta = {
             "judge": connection.where(),
             "partitions_written": len(keys),
+            "retained_partitions_left_as_they_are": len(kept),
             "dagster/column_schema": column_schema(table_schema(names)),
             **{k: v for k, v in stats.as_metadata().items() if not isinstance(v, dict)},
             "judge_sample_reasons": dg.MetadataValue.json(stats.by_reason),

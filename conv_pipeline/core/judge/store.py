@@ -15,7 +15,7 @@ from pathlib import Path
 import polars as pl
 
 from conv_pipeline.core.judge.evaluators import BUILTIN
-from conv_pipeline.core.judge.pipeline import TABLE, empty_table
+from conv_pipeline.core.judge.pipeline import TABLE, empty_table, evaluator_names
 from conv_pipeline.core.storage import DataStore, atomic_write_parquet
 
 CALIBRATION_TABLE = "judge_calibration"
@@ -70,3 +70,49 @@ def warehouse_statements(store: DataStore) -> list[str]:
         f"read_parquet('{glob('scored_conversations')}', {opts}) AS s "
         f"LEFT JOIN {TABLE} AS j ON s.completion_id = j.completion_id",
     ]
+
+
+def apply_retention(store: DataStore, cutoff: str) -> int:
+    """Retention of the judge's detail (docs/PRIVACY.md, docs/JUDGE.md): for every hour before
+    ``cutoff``, the judge's reasons (which may quote the conversation) become null in
+    ``judge_evaluations``, and the reasons and raw answers of those conversations in the cache;
+    scores, results, statuses and token counts stay. Returns the reasons removed."""
+    import sqlite3
+    from datetime import datetime
+
+    from conv_pipeline.core.schema import HOUR_KEY_FORMAT
+
+    removed = 0
+    ids: list[str] = []
+    for path in sorted((store.tables_dir / TABLE).glob("*/*.parquet")):
+        try:
+            hour = datetime.strptime(f"{path.parent.name}-{path.stem}:00", HOUR_KEY_FORMAT)
+        except ValueError:
+            continue
+        if hour.strftime(HOUR_KEY_FORMAT) >= cutoff:
+            continue
+        df = pl.read_parquet(path)
+        reasons = [
+            f"{name}_reason" for name in evaluator_names(df) if f"{name}_reason" in df.columns
+        ]
+        n = sum(df[c].drop_nulls().len() for c in reasons)
+        ids += df["completion_id"].to_list()
+        if n:
+            atomic_write_parquet(
+                path, df.with_columns([pl.lit(None, pl.String).alias(c) for c in reasons])
+            )
+            removed += n
+    if ids and cache_path(store).exists():
+        con = sqlite3.connect(str(cache_path(store)), timeout=60)
+        try:
+            for i in range(0, len(ids), 500):
+                chunk = ids[i : i + 500]
+                con.execute(
+                    "UPDATE judgments SET reason = NULL, raw_output = NULL "
+                    f"WHERE completion_id IN ({','.join('?' * len(chunk))})",
+                    chunk,
+                )
+            con.commit()
+        finally:
+            con.close()
+    return removed
