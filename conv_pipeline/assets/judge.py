@@ -19,18 +19,18 @@ from conv_pipeline.core.judge.cache import JudgmentCache
 from conv_pipeline.core.judge.calibration import (
     DEFAULT_GOLDEN_SET,
     calibration_table,
+    judge_golden_set,
     load_golden_set,
+    rejected_frame,
 )
 from conv_pipeline.core.judge.evaluators import load_evaluators
 from conv_pipeline.core.judge.pipeline import (
     empty_table,
-    judge_items,
     judge_partitions,
     partition_summaries,
     table_schema,
 )
 from conv_pipeline.core.retention import retained_keys
-from conv_pipeline.core.schema import REJECTED_RECORDS, conform
 from conv_pipeline.core.storage import atomic_write_bytes, atomic_write_parquet
 from conv_pipeline.partitions import Partitions
 from conv_pipeline.resources import JudgeResource, PipelineStore
@@ -194,60 +194,20 @@ def build_judge_assets(parts: Partitions, config: MonitoringConfig) -> list[dg.A
         cal = config.judge.calibration
         target = config.source_dir / cal.golden_set if cal.golden_set else DEFAULT_GOLDEN_SET
         golden = load_golden_set(target, set(names))
-        rejected = conform(
-            pl.DataFrame(
-                [
-                    {
-                        "source": "judge_golden_set",
-                        "source_file": golden.path,
-                        "source_line": r["line"],
-                        "reason": r["reason"],
-                        "raw_excerpt": r["raw_excerpt"],
-                    }
-                    for r in golden.rejected
-                ],
-                schema={
-                    "source": pl.String,
-                    "source_file": pl.String,
-                    "source_line": pl.Int64,
-                    "reason": pl.String,
-                    "raw_excerpt": pl.String,
-                },
-            ),
-            REJECTED_RECORDS,
-        )
         atomic_write_parquet(
-            store.rejected_dir("judge_golden_set") / "golden_set.parquet", rejected
+            store.rejected_dir("judge_golden_set") / "golden_set.parquet", rejected_frame(golden)
         )
         note = None
+        outcomes: dict = {}
+        model = ""
         if not judge.enabled:
-            outcomes, stats = {}, None
             note = "the judge is off (CONV_PIPELINE_JUDGE_MODEL is not set): nothing to compare"
-            model = ""
         else:
-            items = [
-                {
-                    "id": f"golden:{it.id}",
-                    "query": it.query,
-                    "response": it.response,
-                    "context": it.context,
-                }
-                for it in golden.items
-            ]
-            by_eval = {}
-            for it, item in zip(golden.items, items, strict=True):
-                by_eval.setdefault(it.evaluator, []).append(item)
             connection = judge.connection()
             model = connection.model
-            outcomes = {}
             try:
                 with JudgmentCache(judge_store.cache_path(store)) as cache:
-                    for ev in evaluators:
-                        if ev.name in by_eval:
-                            got, stats = judge_items(
-                                by_eval[ev.name], [ev], config.judge, connection, cache
-                            )
-                            outcomes.update(got)
+                    outcomes = judge_golden_set(golden, evaluators, config.judge, connection, cache)
             except ValueError as exc:
                 raise dg.Failure(description=f"the LLM judge is misconfigured: {exc}") from exc
         table = calibration_table(

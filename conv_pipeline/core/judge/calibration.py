@@ -221,3 +221,50 @@ def _row(name, items, human, judge, min_kappa, min_items, model, version, golden
         "golden_set": golden.path,
         "golden_set_sha256": golden.sha256,
     }
+
+
+def rejected_frame(golden: GoldenSet) -> pl.DataFrame:
+    """The golden set's rejected lines as ``rejected_records`` rows (source ``judge_golden_set``)."""
+    from conv_pipeline.core.schema import REJECTED_RECORDS, conform
+
+    rows = [
+        {
+            "source": "judge_golden_set",
+            "source_file": golden.path,
+            "source_line": r["line"],
+            "reason": r["reason"],
+            "raw_excerpt": r["raw_excerpt"],
+        }
+        for r in golden.rejected
+    ]
+    schema = {
+        "source": pl.String,
+        "source_file": pl.String,
+        "source_line": pl.Int64,
+        "reason": pl.String,
+        "raw_excerpt": pl.String,
+    }
+    return conform(pl.DataFrame(rows, schema=schema), REJECTED_RECORDS)
+
+
+def judge_golden_set(golden: GoldenSet, evaluators, settings, connection, cache) -> dict:
+    """Each pair judged by its evaluator, through the cache (ids ``golden:<id>``): outcome by
+    ``(golden:<id>, evaluator)``."""
+    from conv_pipeline.core.judge.pipeline import judge_items
+
+    outcomes: dict = {}
+    for ev in evaluators:
+        items = [
+            {
+                "id": f"golden:{it.id}",
+                "query": it.query,
+                "response": it.response,
+                "context": it.context,
+            }
+            for it in golden.items
+            if it.evaluator == ev.name
+        ]
+        if items:
+            got, _ = judge_items(items, [ev], settings, connection, cache)
+            outcomes.update(got)
+    return outcomes
