@@ -58,7 +58,9 @@ def ran(tmp_path_factory):
     with pytest.MonkeyPatch.context() as mp, StoredCompletionsServer(api_keys={KEY}) as server:
         mp.setenv(KEY_VAR, KEY)
         write_export(tmp_path / "export", make_records(hours=2))
-        config = write_config(tmp_path / "cfg", {"sampling_rate": 0.25})
+        config = write_config(
+            tmp_path / "cfg", {"sampling_rate": 0.25, "insights": {"kinds": ["hourly", "daily"]}}
+        )
         settings = judge_settings(make_settings(tmp_path, monitoring_config=config), server)
         judge = RubricJudge(garbage_for=("The answer is in the manual",))
         server.responder = judge
@@ -535,3 +537,20 @@ def test_retention_removes_the_judge_reasons_and_keeps_the_scores(tmp_path, serv
         "SELECT * FROM judge_evaluations WHERE partition_key = ? ORDER BY completion_id", [keys[0]]
     )
     assert kept["coherence"].to_list() == old["coherence"].to_list()
+
+
+def test_hourly_insights_by_default_only_for_an_alerting_hour(tmp_path, server, monkeypatch):
+    monkeypatch.setenv(KEY_VAR, KEY)
+    write_export(tmp_path / "export", make_records(hours=2, degraded_hours=[1]))
+    config = write_config(tmp_path / "cfg", {"sampling_rate": 0.0, "evaluators": {"fluency": {}}})
+    settings = judge_settings(make_settings(tmp_path, monitoring_config=config), server)
+    judge = RubricJudge()
+    server.responder = judge
+    keys = hour_keys(hours=2)
+    defs = build_definitions(settings)
+    assert run_hourly(defs, dg.DagsterInstance.ephemeral(), keys[0], keys[-1]).success
+    store = defs.resources["pipeline"].store
+    quiet, alerting = (json.loads(store.report_paths("hourly", k)[1].read_text()) for k in keys)
+    assert not any(a["triggered"] for a in quiet["alerts"]) and "insights" not in quiet
+    assert any(a["triggered"] for a in alerting["alerts"])
+    assert alerting["insights"]["source"] == "llm" and judge.calls["insights"] == 1

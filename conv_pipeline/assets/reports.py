@@ -96,12 +96,12 @@ def _add_judge(
     if judge.enabled or judged.height:
         report["judge"] = judge_section(judged, join_judgments(scored, judged), SEGMENTS)
     ins = config.judge.insights
-    if (
-        judge.insights_enabled
-        and ins.enabled
-        and kind in ins.kinds
-        and report["totals"]["conversations"]
-    ):
+    wanted = kind in ins.kinds or (
+        kind == "hourly"
+        and ins.hourly_when_alerting
+        and any(a["triggered"] for a in report.get("alerts", []))
+    )
+    if judge.insights_enabled and ins.enabled and wanted and report["totals"]["conversations"]:
         with JudgmentCache(judge_store.cache_path(store)) as cache:
             report["insights"] = generate_insights(
                 report,

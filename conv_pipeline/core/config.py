@@ -293,7 +293,8 @@ class JudgeInsightsSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     enabled: bool = True  # only when a model is configured
-    kinds: list[str] = Field(default_factory=lambda: ["hourly", "daily"])
+    kinds: list[str] = Field(default_factory=lambda: ["daily"])  # reports that always get them
+    hourly_when_alerting: bool = True  # an hourly report with a triggered alert gets them too
     max_output_tokens: int = Field(900, ge=50)
     examples: int = Field(5, ge=0)
 
