@@ -10,6 +10,7 @@ import warnings
 
 import dagster as dg
 
+from conv_pipeline.assets._ui import automation_sensor
 from conv_pipeline.assets.improvement import build_improvement_assets
 from conv_pipeline.assets.raw import build_raw_completions
 from conv_pipeline.assets.reports import build_report_assets
@@ -72,9 +73,12 @@ def build_definitions(settings: Settings) -> dg.Definitions:
         assets=assets,
         jobs=[hourly_job, daily_job],
         schedules=build_schedules(hourly_job, daily_job),
-        sensors=build_sensors(
-            parts, hourly_job, daily_job, sync_budget_seconds=settings.api.sensor_budget_seconds
-        ),
+        sensors=[
+            *build_sensors(
+                parts, hourly_job, daily_job, sync_budget_seconds=settings.api.sensor_budget_seconds
+            ),
+            automation_sensor(),
+        ],
         resources={
             "source": build_source(settings),
             "pipeline": PipelineStore(

@@ -17,6 +17,7 @@ from pathlib import Path
 import dagster as dg
 import polars as pl
 
+from conv_pipeline.assets._ui import OWNERS, code_version
 from conv_pipeline.assets._meta import md_table
 from conv_pipeline.assets.raw import RAW_KEY
 from conv_pipeline.assets.scoring import ISSUES_KEY, SCORED_KEY
@@ -50,8 +51,8 @@ DRIFT_CHECK = "no_segment_drift"
 
 _COMMON = {
     "group_name": "improvement",
-    "owners": ["team:llmops"],
-    "code_version": "1",
+    "owners": OWNERS,
+    "code_version": code_version("improvement"),
     "backfill_policy": dg.BackfillPolicy.single_run(),
 }
 

@@ -4,6 +4,7 @@ import dagster as dg
 import polars as pl
 
 from conv_pipeline.assets._meta import standard
+from conv_pipeline.assets._ui import asset_ui
 from conv_pipeline.checks import integrity
 from conv_pipeline.core.schema import RAW_COMPLETIONS
 from conv_pipeline.partitions import Partitions
@@ -29,9 +30,7 @@ def build_raw_completions(parts: Partitions) -> dg.AssetsDefinition:
         partitions_def=parts.hourly,
         backfill_policy=dg.BackfillPolicy.single_run(),
         group_name="ingestion",
-        kinds={"polars", "parquet", "duckdb"},
-        owners=["team:llmops"],
-        code_version="1",
+        kinds={"openai", "azure", "duckdb", "polars", "parquet"},
         description=(
             "Stored completions (Azure OpenAI Stored Completions API or a local export) of each "
             "UTC hour of `created`, one row per completion: metadata promoted to columns, input "
@@ -41,6 +40,7 @@ def build_raw_completions(parts: Partitions) -> dg.AssetsDefinition:
         check_specs=integrity.specs(
             RAW_KEY, [integrity.UNIQUE, integrity.IN_WINDOW, integrity.SCHEMA]
         ),
+        **asset_ui("raw_completions"),
     )
     def raw_completions(
         context: dg.AssetExecutionContext, source: CompletionSource, pipeline: PipelineStore

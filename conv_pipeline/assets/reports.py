@@ -9,6 +9,7 @@ import dagster as dg
 import polars as pl
 
 from conv_pipeline.assets._meta import md_table
+from conv_pipeline.assets._ui import asset_ui
 from conv_pipeline.assets.scoring import ISSUES_KEY, SCORED_KEY
 from conv_pipeline.core.config import MonitoringConfig
 from conv_pipeline.core.report import build_report, render_markdown, totals
@@ -89,8 +90,6 @@ def build_report_assets(parts: Partitions, config: MonitoringConfig) -> list[dg.
         backfill_policy=dg.BackfillPolicy.single_run(),
         group_name="insights",
         kinds={"polars", "duckdb"},
-        owners=["team:llmops"],
-        code_version="1",
         description=(
             "The hour's insight report (Markdown and JSON in `reports/hourly/`, a row in the "
             "`insight_reports` table): totals, quality distribution, breakdown by user_type, "
@@ -98,6 +97,7 @@ def build_report_assets(parts: Partitions, config: MonitoringConfig) -> list[dg.
             "metrics, worst examples, change against the previous hour, the alert conditions and "
             "the recommended improvement actions."
         ),
+        **asset_ui("insight_report"),
     )
     def insight_report(
         context: dg.AssetExecutionContext, pipeline: PipelineStore
@@ -172,12 +172,11 @@ def build_report_assets(parts: Partitions, config: MonitoringConfig) -> list[dg.
         backfill_policy=dg.BackfillPolicy.single_run(),
         group_name="insights",
         kinds={"polars", "duckdb"},
-        owners=["team:llmops"],
-        code_version="1",
         description=(
             "The day's summary over its 24 hourly reports (Markdown and JSON in `reports/daily/`): "
             "the same sections computed over the whole day, plus the hour-by-hour trend."
         ),
+        **asset_ui("daily_insight_report"),
     )
     def daily_insight_report(
         context: dg.AssetExecutionContext, pipeline: PipelineStore
