@@ -25,6 +25,7 @@ import dagster as dg
 import polars as pl
 
 from conv_pipeline.assets._meta import column_schema
+from conv_pipeline.core.plots import TITLES, data_uri, image_markdown
 from conv_pipeline.core.schema import CONVERSATION_ISSUES, RAW_COMPLETIONS, SCORED_CONVERSATIONS
 
 OWNERS = ["team:llmops"]
@@ -214,3 +215,14 @@ def automation_sensor() -> dg.AutomationConditionSensorDefinition:
             "newest hour of their upstream lands and its blocking checks passed."
         ),
     )
+
+
+def plot_metadata(pngs: dict[str, bytes]) -> dict:
+    """One ``plot_<name>`` Markdown entry per PNG, the image inline as a data URI: the Dagster UI
+    shows it under [Show Markdown] (docs/UI.md)."""
+    return {
+        f"plot_{name}": dg.MetadataValue.md(
+            f"### {TITLES[name]}\n\n" + image_markdown(TITLES[name], data_uri(png)) + "\n"
+        )
+        for name, png in pngs.items()
+    }

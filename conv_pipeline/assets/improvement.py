@@ -17,8 +17,8 @@ from pathlib import Path
 import dagster as dg
 import polars as pl
 
-from conv_pipeline.assets._ui import OWNERS, code_version
 from conv_pipeline.assets._meta import md_table
+from conv_pipeline.assets._ui import OWNERS, code_version
 from conv_pipeline.assets.raw import RAW_KEY
 from conv_pipeline.assets.scoring import ISSUES_KEY, SCORED_KEY
 from conv_pipeline.core import clusters as clusters_core
