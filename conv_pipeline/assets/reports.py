@@ -244,7 +244,7 @@ def build_report_assets(parts: Partitions, config: MonitoringConfig) -> list[dg.
             "reports_written": len(keys),
             "report_path": dg.MetadataValue.path(last_path),
             "reports_with_plots": plotted,
-            "plot_seconds": round(plot_seconds, 2),
+            "plotting_seconds": round(plot_seconds, 2),
         }
         if len(keys) == 1:
             t = computed[keys[0]]
