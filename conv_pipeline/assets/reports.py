@@ -138,7 +138,7 @@ def _ui_markdown(report: dict) -> str:
 def _range_trend(rows: list[dict], label: str, config: MonitoringConfig) -> bytes:
     points = [
         {
-            "label": r[label],
+            "label": r[label][5:],  # month-day(-hour): short enough for the axis
             "conversations": r["conversations"],
             "average_quality": r["average_quality"],
             "quality_issue_rate": r["quality_issue_rate"],

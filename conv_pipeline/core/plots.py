@@ -160,7 +160,7 @@ def plot_trend(
     extra = rate.get_legend_handles_labels()
     ax.legend(handles[0] + extra[0], handles[1] + extra[1], fontsize=7, loc="lower left")
     ax.set_title(title, fontsize=10)
-    fig.subplots_adjust(left=0.08, right=0.80, bottom=0.2, top=0.9)
+    fig.subplots_adjust(left=0.08, right=0.80, bottom=0.24, top=0.9)
     return _png(fig)
 
 
