@@ -189,6 +189,7 @@ def test_a_backfill_runs_as_one_run_and_a_single_partition_reruns(ui):
     events = ui.graphql(LOGS, {"id": run["runId"]})["logsForRun"]["events"]
     messages = [e.get("message", "") for e in events]
     assert any("3/3 hourly reports written" in m for m in messages), messages[-20:]
+    assert any("raw_completions: 3/3 hours written" in m for m in messages), messages[-20:]
 
     for asset in HOURLY:
         mats = _materializations(ui, asset, hours)

@@ -63,6 +63,10 @@ def build_raw_completions(parts: Partitions) -> dg.AssetsDefinition:
             for key in batch:
                 store.write_hour("raw_completions", key, by_key.get((key,), frame.clear()))
             empty_hours += sum(1 for k in batch if (k,) not in by_key)
+            context.log.info(
+                f"raw_completions: {start + len(batch)}/{len(keys)} hours written "
+                f"(through {batch[-1]}): {frame.height} completions in this batch"
+            )
             frames.append(frame.select(_CHECK_COLUMNS))
             del frame, by_key
         frame = (
