@@ -10,6 +10,7 @@ import warnings
 
 import dagster as dg
 
+from conv_pipeline.assets._ui import automation_sensor
 from conv_pipeline.assets.feedback import build_feedback_assets
 from conv_pipeline.assets.improvement import build_improvement_assets
 from conv_pipeline.assets.judge import build_judge_assets
@@ -95,9 +96,12 @@ def build_definitions(settings: Settings) -> dg.Definitions:
             *build_schedules(hourly_job, daily_job),
             build_retention_schedule(config.privacy.retention.cron_schedule),
         ],
-        sensors=build_sensors(
-            parts, hourly_job, daily_job, sync_budget_seconds=settings.api.sensor_budget_seconds
-        ),
+        sensors=[
+            *build_sensors(
+                parts, hourly_job, daily_job, sync_budget_seconds=settings.api.sensor_budget_seconds
+            ),
+            automation_sensor(),
+        ],
         resources={
             "source": build_source(settings),
             "judge": build_judge(settings),
