@@ -310,6 +310,40 @@ def test_duplicates_are_removed_on_the_normalized_prompt_and_answer():
     assert kept == ["d-2", "d-3"]  # the better-scoring copy stays
 
 
+def test_max_examples_keeps_the_best_distinct_examples_and_counts_the_rest():
+    convs = [
+        _conv(f"m-{i:02d}", f"Question {i}?", f"{GOOD} Ref {i}.", quality=7.0 + (i % 2) * 0.5)
+        for i in range(10)
+    ]
+    convs.append(_conv("m-01a", "Question 1?", f"{GOOD} Ref 1.", quality=7.5))  # a copy of m-01
+    built, _ = _build(convs, settings=FinetuneSettings(max_examples=4))
+    kept = sorted(
+        built["train"]["completion_id"].to_list() + built["validation"]["completion_id"].to_list()
+    )
+    # best score first, then smallest id: the 7.5s m-01, m-03, m-05, m-07; m-01a is m-01's copy
+    assert kept == ["m-01", "m-03", "m-05", "m-07"]
+    assert built["duplicates"] == 1
+    assert built["over_max_examples"] == 11 - 5
+    unlimited, _ = _build(convs, settings=FinetuneSettings(max_examples=None))
+    assert unlimited["over_max_examples"] == 0
+    assert unlimited["train"].height + unlimited["validation"].height == 10
+
+
+def test_a_conversion_error_rejects_that_conversation_only():
+    image = json.dumps(
+        [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "x"}}]}]
+    )
+    convs = [
+        _conv("a-img", "look", GOOD, messages=image),  # first in order: converted first
+        _conv("b-ok", "How do I export?", GOOD),
+    ]
+    built, _ = _build(convs)
+    kept = built["train"]["completion_id"].to_list() + built["validation"]["completion_id"].to_list()
+    assert kept == ["b-ok"]
+    assert built["rejected"]["completion_id"].to_list() == ["a-img"]
+    assert built["rejected"]["reason"].str.starts_with("unsupported_content_part").all()
+
+
 def test_split_is_deterministic_by_completion_id_and_near_the_fraction():
     convs = [_conv(f"id-{i:04d}", f"Question number {i}?", f"{GOOD} Ref {i}.") for i in range(1000)]
     built, _ = _build(convs)

@@ -179,6 +179,7 @@ def build_improvement_assets(
                 "candidates": candidates.height,
                 "excluded": excluded,
                 "duplicates_removed": built["duplicates"],
+                "over_max_examples": built["over_max_examples"],
                 "rejected": built["rejected"].height,
                 "rejected_by_reason": datasets.rejection_counts(built["rejected"]),
                 "train": len(train),

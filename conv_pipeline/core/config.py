@@ -125,6 +125,9 @@ class FinetuneSettings(BaseModel):
     max_tokens_per_example: int = Field(16_384, ge=16)
     validation_fraction: float = Field(0.1, ge=0.0, lt=1.0)
     min_training_examples: int = 10  # OpenAI's minimum for a fine-tuning job
+    # At most this many examples per partition, best first (None: no limit). A day of a busy
+    # application holds far more good conversations than a fine-tuning job needs or pays for.
+    max_examples: int | None = Field(20_000, ge=1)
     sample_rows: int = 3
 
 

@@ -441,17 +441,26 @@ def build_finetune_dataset(candidates: pl.DataFrame, settings: FinetuneSettings)
     """Convert, de-duplicate, validate, PII-screen and split the candidates.
 
     Returns ``train`` / ``validation`` frames (``completion_id``, ``line``, ``tokens``), the
-    ``rejected`` frame (``completion_id``, ``stage``, ``reason``) and ``duplicates`` (count).
+    ``rejected`` frame (``completion_id``, ``stage``, ``reason``), ``duplicates`` (count) and
+    ``over_max_examples``: the candidates left unconverted once ``max_examples`` distinct
+    examples were kept (the best first: highest score, then smallest id).
     """
     rows, rejected = [], []
+    seen: set[str] = set()
+    duplicates = considered = 0
+    cap = settings.max_examples
     ordered = candidates.sort(["quality_score", "completion_id"], descending=[True, False])
     for cid, q, msgs, resp, calls in ordered.select(
         "completion_id", "quality_score", "messages", "response", "tool_calls"
     ).iter_rows():
+        if cap is not None and len(rows) >= cap:
+            break
+        considered += 1
         try:
             ex = build_example(msgs, resp, calls)
         except ConversionError as exc:
             rejected.append({"completion_id": cid, "stage": "convert", "reason": str(exc)})
+            continue
         except (ValueError, TypeError) as exc:  # e.g. tool_calls that are not JSON
             reason = f"conversion_error: {type(exc).__name__}"
             rejected.append({"completion_id": cid, "stage": "convert", "reason": reason})
@@ -463,11 +472,17 @@ def build_finetune_dataset(candidates: pl.DataFrame, settings: FinetuneSettings)
                 {"completion_id": cid, "stage": "validate", "reason": "; ".join(problems)}
             )
             continue
+        # keep the first (best score, then smallest id) of each normalized prompt + answer
+        key = _example_key(ex)
+        if key in seen:
+            duplicates += 1
+            continue
+        seen.add(key)
         rows.append(
             {
                 "completion_id": cid,
                 "quality_score": q,
-                "key": _example_key(ex),
+                "key": key,
                 "line": json.dumps(ex, ensure_ascii=False, separators=(",", ":")),
                 "tokens": tokens,
             }
@@ -482,10 +497,7 @@ def build_finetune_dataset(candidates: pl.DataFrame, settings: FinetuneSettings)
             "tokens": pl.Int64(),
         },
     )
-    # keep the first (best score, then smallest id) of each normalized prompt + answer
-    unique = frame.unique(subset="key", keep="first", maintain_order=True)
-    duplicates = frame.height - unique.height
-    screened = screen_lines(unique)
+    screened = screen_lines(frame)
     for cid, kind in (
         screened.filter(pl.col("pii").is_not_null()).select("completion_id", "pii").iter_rows()
     ):
@@ -502,6 +514,7 @@ def build_finetune_dataset(candidates: pl.DataFrame, settings: FinetuneSettings)
             schema={"completion_id": pl.String(), "stage": pl.String(), "reason": pl.String()},
         ).sort("completion_id"),
         "duplicates": duplicates,
+        "over_max_examples": ordered.height - considered,
     }
 
 
