@@ -338,7 +338,9 @@ def test_a_conversion_error_rejects_that_conversation_only():
         _conv("b-ok", "How do I export?", GOOD),
     ]
     built, _ = _build(convs)
-    kept = built["train"]["completion_id"].to_list() + built["validation"]["completion_id"].to_list()
+    kept = (
+        built["train"]["completion_id"].to_list() + built["validation"]["completion_id"].to_list()
+    )
     assert kept == ["b-ok"]
     assert built["rejected"]["completion_id"].to_list() == ["a-img"]
     assert built["rejected"]["reason"].str.starts_with("unsupported_content_part").all()
@@ -391,6 +393,19 @@ def test_eval_set_has_failing_conversations_deduplicated_by_prompt():
     assert first["issues"] == ["low_quality", "response_too_short"]
     assert first["quality_score"] == 3.5
     assert [m["role"] for m in first["messages"]] == ["system", "user"]
+
+
+def test_eval_set_keeps_at_most_max_rows_distinct_prompts_worst_first():
+    convs = [_conv(f"f-{i}", f"Question {i}?", "No.", quality=3.5 + i * 0.5) for i in range(5)]
+    convs.insert(1, _conv("f-0b", "question 0?", "Nope.", quality=3.5))  # f-0's prompt again
+    issues = [(c["completion_id"], "low_quality", "warning") for c in convs]
+    scored, iss, raw = _tables(convs, issues)
+    st = RegressionEvalSettings(max_rows=3)
+    failing = datasets.failing_conversations(scored, iss, st.issue_severities)
+    built = datasets.build_eval_dataset(failing, raw, st)
+    assert built["rows"]["completion_id"].to_list() == ["f-0", "f-1", "f-2"]
+    assert built["duplicates"] == 1
+    assert built["truncated"] == 6 - 4  # f-3 and f-4 were never converted
 
 
 def test_judge_scores_add_failures_when_the_column_exists():

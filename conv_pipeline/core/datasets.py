@@ -579,12 +579,19 @@ def build_eval_dataset(
         ["quality_score", "completion_id"], nulls_last=True
     )
     rows, rejected = [], []
+    total = frame.height
     cols = ["completion_id", "messages", "response", "system_prompt", "last_user_message"]
     extra = [c for c in EVAL_EXTRA if c in frame.columns]
     cols += ["issues", "issue_details", "quality_score", *extra]
     if judge:
         cols.append(judge)
+    seen: set[str] = set()
+    duplicates = considered = 0
+    # Worst first; conversion stops once max_rows distinct prompts are kept (the rest: truncated).
     for r in frame.select(cols).iter_rows(named=True):
+        if len(rows) >= settings.max_rows:
+            break
+        considered += 1
         try:
             msgs = input_messages(r["messages"])
         except (ConversionError, ValueError, TypeError) as exc:
@@ -602,6 +609,10 @@ def build_eval_dataset(
         key = "\x1e".join(
             m["role"] + ":" + normalize(_text_of(m.get("content")) or "") for m in msgs
         )
+        if key in seen:  # the same prompt: keep the first (the worst score)
+            duplicates += 1
+            continue
+        seen.add(key)
         item = {
             "completion_id": r["completion_id"],
             "query": r["last_user_message"] or "",
@@ -624,17 +635,15 @@ def build_eval_dataset(
     frame = pl.DataFrame(
         rows, schema={"completion_id": pl.String(), "key": pl.String(), "line": pl.String()}
     )
-    unique = frame.unique(subset="key", keep="first", maintain_order=True)
-    duplicates = frame.height - unique.height
-    screened = screen_lines(unique)
+    screened = screen_lines(frame)
     for cid, kind in (
         screened.filter(pl.col("pii").is_not_null()).select("completion_id", "pii").iter_rows()
     ):
         rejected.append({"completion_id": cid, "stage": "pii_screen", "reason": f"pii:{kind}"})
     clean = screened.filter(pl.col("pii").is_null())
-    truncated = max(0, clean.height - settings.max_rows)
+    truncated = total - considered
     return {
-        "rows": clean.head(settings.max_rows).select("completion_id", "line"),
+        "rows": clean.select("completion_id", "line"),
         "rejected": pl.DataFrame(
             rejected,
             schema={"completion_id": pl.String(), "stage": pl.String(), "reason": pl.String()},
