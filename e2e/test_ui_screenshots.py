@@ -20,7 +20,13 @@ from ui_server import DAGSTER_YAML, DagsterDev, free_port
 from conv_pipeline.core.sample import write_sample
 
 DOCS_IMG = Path(__file__).resolve().parent.parent / "docs" / "img"
-HOURLY = ["raw_completions", "scored_conversations", "conversation_issues", "insight_report"]
+HOURLY = [
+    "raw_completions",
+    "scored_conversations",
+    "judge_evaluations",
+    "conversation_issues",
+    "insight_report",
+]
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
@@ -42,13 +48,14 @@ async def _shoot(url: str) -> dict:
     async with Chromium(free_port()) as page:
         await page.call(
             "Emulation.setDeviceMetricsOverride",
-            width=1600,
-            height=900,
+            # wide enough that the graph's six layers keep their full names
+            width=2200,
+            height=1000,
             deviceScaleFactor=1,
             mobile=False,
         )
         await page.goto(
-            f"{url}/assets/insight_report?view=lineage&lineageScope=neighbors&lineageDepth=3"
+            f"{url}/assets/insight_report?view=lineage&lineageScope=neighbors&lineageDepth=4"
         )
         names = " && ".join(f"document.body.textContent.includes('{n}')" for n in HOURLY)
         await page.wait_for(
