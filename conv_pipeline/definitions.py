@@ -11,6 +11,7 @@ import warnings
 import dagster as dg
 
 from conv_pipeline.assets.improvement import build_improvement_assets
+from conv_pipeline.assets.publish import PUBLISH_ASSETS, build_publish_assets
 from conv_pipeline.assets.raw import build_raw_completions
 from conv_pipeline.assets.reports import build_report_assets
 from conv_pipeline.assets.scoring import build_scoring_assets
@@ -25,6 +26,7 @@ from conv_pipeline.resources import (
 )
 from conv_pipeline.schedules import build_schedules
 from conv_pipeline.sensors import build_sensors
+from conv_pipeline.resources.blob import build_blob_publisher
 from conv_pipeline.settings import Settings
 
 # backfill_policy and partitioned check specs are marked beta/preview; we rely on them knowingly.
@@ -67,7 +69,13 @@ def build_definitions(settings: Settings) -> dg.Definitions:
         *build_report_assets(parts, config),
         *build_improvement_assets(parts, config),
     ]
-    hourly_job, daily_job = build_jobs(parts)
+    resources: dict = {}
+    extra: tuple[tuple[str, ...], tuple[str, ...]] = ((), ())
+    if settings.blob.enabled:  # local publishing stays the default (docs/PUBLISHING.md)
+        assets += build_publish_assets(parts)
+        resources["blob"] = build_blob_publisher(settings.blob)
+        extra = ((PUBLISH_ASSETS["hourly"],), (PUBLISH_ASSETS["daily"],))
+    hourly_job, daily_job = build_jobs(parts, *extra)
     return dg.Definitions(
         assets=assets,
         jobs=[hourly_job, daily_job],
@@ -81,6 +89,7 @@ def build_definitions(settings: Settings) -> dg.Definitions:
                 data_dir=str(settings.data_dir),
                 monitoring_config_path=settings.monitoring_config,
             ),
+            **resources,
         },
     )
 

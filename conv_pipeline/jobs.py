@@ -12,19 +12,26 @@ DAILY_JOB = "daily_summary"
 
 
 def build_jobs(
-    parts: Partitions,
+    parts: Partitions, extra_hourly: tuple[str, ...] = (), extra_daily: tuple[str, ...] = ()
 ) -> tuple[dg.UnresolvedAssetJobDefinition, dg.UnresolvedAssetJobDefinition]:
+    """``extra_*``: further assets of each job (the Blob publishing assets, when it is on)."""
     hourly = dg.define_asset_job(
         HOURLY_JOB,
         selection=dg.AssetSelection.assets(
-            "raw_completions", "scored_conversations", "conversation_issues", "insight_report"
+            "raw_completions",
+            "scored_conversations",
+            "conversation_issues",
+            "insight_report",
+            *extra_hourly,
         ),
         partitions_def=parts.hourly,
         description="Ingest, score, categorize and report the selected hours (checks included).",
     )
     daily = dg.define_asset_job(
         DAILY_JOB,
-        selection=dg.AssetSelection.assets("daily_insight_report", *IMPROVEMENT_ASSETS),
+        selection=dg.AssetSelection.assets(
+            "daily_insight_report", *IMPROVEMENT_ASSETS, *extra_daily
+        ),
         partitions_def=parts.daily,
         description=(
             "Summarize a day over its hourly reports; build its improvement datasets, experiments, "

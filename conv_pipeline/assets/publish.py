@@ -1,0 +1,116 @@
+"""``published_reports`` (hourly) and ``published_daily``: copies of the local files in Azure Blob.
+
+They exist only when Blob publishing is on (``CONV_PIPELINE_BLOB_ENABLED``); local files stay
+the source of truth and are uploaded byte for byte after their assets wrote them. The rules
+(atomic commit, retries, replacing a partition's blobs, names) are in ``core/blob.py`` and
+docs/PUBLISHING.md.
+"""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from conv_pipeline.assets.improvement import IMPROVEMENT_ASSETS
+from conv_pipeline.assets.reports import DAILY_KEY, REPORT_KEY
+from conv_pipeline.core.blob import (
+    BlobPublishError,
+    PublishResult,
+    daily_insight_files,
+    hourly_insight_files,
+    hourly_parquet_files,
+)
+from conv_pipeline.partitions import Partitions
+from conv_pipeline.resources import PipelineStore
+from conv_pipeline.resources.blob import BlobPublisher
+
+PUBLISHED_HOURLY_KEY = dg.AssetKey("published_reports")
+PUBLISHED_DAILY_KEY = dg.AssetKey("published_daily")
+PUBLISH_ASSETS = {"hourly": "published_reports", "daily": "published_daily"}
+
+
+def _publish(blob: BlobPublisher, container: str, files: dict, prefixes: list) -> PublishResult:
+    try:
+        return blob.publish(container, files, prefixes)
+    except BlobPublishError as exc:
+        raise dg.Failure(str(exc)) from exc
+
+
+def _meta(results: list[PublishResult], blob: BlobPublisher, keys: list[str]) -> dict:
+    meta: dict = {"account_url": blob.account_url, "partitions": len(keys)}
+    for r in results:
+        for k, v in r.as_metadata().items():
+            name = f"{r.container}.{k}" if k != "container" else None
+            if name:
+                meta[name] = meta.get(name, 0) + v
+    uploaded = sorted({f"{r.container}/{n}" for r in results for n in r.uploaded})
+    if uploaded:
+        meta["uploaded"] = dg.MetadataValue.md("\n".join(f"- `{n}`" for n in uploaded[:50]))
+    return meta
+
+
+def build_publish_assets(parts: Partitions) -> list[dg.AssetsDefinition]:
+    @dg.asset(
+        key=PUBLISHED_HOURLY_KEY,
+        deps=[REPORT_KEY],
+        partitions_def=parts.hourly,
+        backfill_policy=dg.BackfillPolicy.single_run(),
+        group_name="publishing",
+        kinds={"azure"},
+        owners=["team:llmops"],
+        code_version="1",
+        description=(
+            "The hour's insight report (Markdown and JSON) in the Blob container `insights` as "
+            "`reports/hourly/<day>/<HH>.md|.json`, byte-identical to the local files; with "
+            "`CONV_PIPELINE_BLOB_PUBLISH_PARQUET` also the hour's Parquet partitions in "
+            "`conversations` as `<table>/<day>/<HH>.parquet`."
+        ),
+    )
+    def published_reports(
+        context: dg.AssetExecutionContext, pipeline: PipelineStore, blob: BlobPublisher
+    ) -> dg.MaterializeResult:
+        store = pipeline.store
+        insights, parquet, insight_prefixes, parquet_prefixes = {}, {}, [], []
+        for key in context.partition_keys:
+            files, prefixes = hourly_insight_files(store, key)
+            insights.update(files)
+            insight_prefixes += prefixes
+            if blob.publish_parquet:
+                files, prefixes = hourly_parquet_files(store, key)
+                parquet.update(files)
+                parquet_prefixes += prefixes
+        results = [_publish(blob, blob.insights_container, insights, insight_prefixes)]
+        if blob.publish_parquet:
+            results.append(
+                _publish(blob, blob.conversations_container, parquet, parquet_prefixes)
+            )
+        return dg.MaterializeResult(metadata=_meta(results, blob, context.partition_keys))
+
+    @dg.asset(
+        key=PUBLISHED_DAILY_KEY,
+        deps=[DAILY_KEY, *(dg.AssetKey(k) for k in IMPROVEMENT_ASSETS)],
+        partitions_def=parts.daily,
+        backfill_policy=dg.BackfillPolicy.single_run(),
+        group_name="publishing",
+        kinds={"azure"},
+        owners=["team:llmops"],
+        code_version="1",
+        description=(
+            "The day's reports (daily summary, experiments, drift, failure clusters) as "
+            "`reports/<kind>/<day>.md|.json` and its curated datasets as "
+            "`datasets/<kind>/<day>/…` in the Blob container `insights`, byte-identical to the "
+            "local files."
+        ),
+    )
+    def published_daily(
+        context: dg.AssetExecutionContext, pipeline: PipelineStore, blob: BlobPublisher
+    ) -> dg.MaterializeResult:
+        store = pipeline.store
+        files, prefixes = {}, []
+        for day in context.partition_keys:
+            f, p = daily_insight_files(store, day)
+            files.update(f)
+            prefixes += p
+        result = _publish(blob, blob.insights_container, files, prefixes)
+        return dg.MaterializeResult(metadata=_meta([result], blob, context.partition_keys))
+
+    return [published_reports, published_daily]
