@@ -24,9 +24,9 @@ from conv_pipeline.resources import (
     PipelineStore,
     StoredCompletionsApiSource,
 )
+from conv_pipeline.resources.blob import build_blob_publisher
 from conv_pipeline.schedules import build_schedules
 from conv_pipeline.sensors import build_sensors
-from conv_pipeline.resources.blob import build_blob_publisher
 from conv_pipeline.settings import Settings
 
 # backfill_policy and partitioned check specs are marked beta/preview; we rely on them knowingly.

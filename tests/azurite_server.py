@@ -89,3 +89,74 @@ def start_azurite(workdir: Path) -> Azurite:
         time.sleep(0.1)
     process.kill()
     raise RuntimeError("Azurite did not start listening within 60 s")
+
+
+class FaultProxy:
+    """A loopback HTTP proxy in front of Azurite that answers chosen requests with an error.
+
+    ``fail(method, path_and_query) -> int | None`` returns the status to send instead of
+    forwarding (``None`` forwards). Every request is recorded in ``seen``.
+    """
+
+    def __init__(self, upstream_port: int, fail):
+        import http.client
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        proxy = self
+        self.seen: list[tuple[str, str, int]] = []
+        self.fail = fail
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args):  # quiet
+                pass
+
+            def _handle(self):
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else b""
+                status = proxy.fail(self.command, self.path)
+                if status is not None:
+                    proxy.seen.append((self.command, self.path, status))
+                    payload = (
+                        b'<?xml version="1.0" encoding="utf-8"?><Error><Code>ServerBusy</Code>'
+                        b"<Message>The server is busy (injected by the test proxy).</Message></Error>"
+                    )
+                    self.send_response(status)
+                    self.send_header("Content-Type", "application/xml")
+                    self.send_header("x-ms-error-code", "ServerBusy")
+                    self.send_header("Content-Length", str(len(payload)))
+                    self.end_headers()
+                    self.wfile.write(payload)
+                    return
+                conn = http.client.HTTPConnection("127.0.0.1", upstream_port, timeout=30)
+                headers = {k: v for k, v in self.headers.items() if k.lower() != "host"}
+                headers["Host"] = f"127.0.0.1:{upstream_port}"
+                conn.request(self.command, self.path, body=body, headers=headers)
+                resp = conn.getresponse()
+                data = resp.read()
+                proxy.seen.append((self.command, self.path, resp.status))
+                self.send_response(resp.status)
+                for k, v in resp.getheaders():
+                    if k.lower() not in ("transfer-encoding", "connection", "content-length"):
+                        self.send_header(k, v)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+                conn.close()
+
+            do_GET = do_PUT = do_HEAD = do_DELETE = do_POST = _handle
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = self.server.server_address[1]
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    @property
+    def account_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/{ACCOUNT}"
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()

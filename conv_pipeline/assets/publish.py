@@ -6,8 +6,6 @@ the source of truth and are uploaded byte for byte after their assets wrote them
 docs/PUBLISHING.md.
 """
 
-from __future__ import annotations
-
 import dagster as dg
 
 from conv_pipeline.assets.improvement import IMPROVEMENT_ASSETS
@@ -80,9 +78,7 @@ def build_publish_assets(parts: Partitions) -> list[dg.AssetsDefinition]:
                 parquet_prefixes += prefixes
         results = [_publish(blob, blob.insights_container, insights, insight_prefixes)]
         if blob.publish_parquet:
-            results.append(
-                _publish(blob, blob.conversations_container, parquet, parquet_prefixes)
-            )
+            results.append(_publish(blob, blob.conversations_container, parquet, parquet_prefixes))
         return dg.MaterializeResult(metadata=_meta(results, blob, context.partition_keys))
 
     @dg.asset(

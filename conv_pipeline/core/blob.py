@@ -79,9 +79,7 @@ def parse_connection_string(conn: str) -> ConnectionParts:
         if not sep:
             raise ValueError("the Blob connection string has a part without '=' in it")
         fields[name.strip().lower()] = value.strip()
-    if conn.strip().lower() == "usedevelopmentstorage=true" or fields.get(
-        "usedevelopmentstorage"
-    ):
+    if conn.strip().lower() == "usedevelopmentstorage=true" or fields.get("usedevelopmentstorage"):
         raise ValueError(
             "UseDevelopmentStorage=true is not supported: give Azurite's full connection string "
             "(AccountName, AccountKey and BlobEndpoint)"
@@ -188,9 +186,7 @@ def upload_atomic(
     blocks = []
     for i, chunk in enumerate(chunks):
         block_id = base64.b64encode(f"{prefix}-{i:08d}".encode()).decode()
-        blob.stage_block(
-            block_id, chunk, length=len(chunk), validate_content=True, **_NO_SDK_RETRY
-        )
+        blob.stage_block(block_id, chunk, length=len(chunk), validate_content=True, **_NO_SDK_RETRY)
         blocks.append(BlobBlock(block_id=block_id))
     blob.commit_block_list(
         blocks,
