@@ -22,6 +22,7 @@ Decisions (docs/PUBLISHING.md):
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import time
 import uuid
@@ -157,10 +158,8 @@ def ensure_container(service: BlobServiceClient, name: str, retry: _Retrying) ->
     container = service.get_container_client(name)
 
     def create():
-        try:
+        with contextlib.suppress(ResourceExistsError):
             container.create_container(**_NO_SDK_RETRY)
-        except ResourceExistsError:
-            pass
 
     retry(f"creating the container {name!r}", create)
     return container
@@ -282,10 +281,8 @@ def publish_files(
     for name in sorted(set(existing) - set(files)):
 
         def delete(name=name):
-            try:
+            with contextlib.suppress(ResourceNotFoundError):
                 container.delete_blob(name, **_NO_SDK_RETRY)
-            except ResourceNotFoundError:
-                pass
 
         retry(f"deleting {container_name}/{name}", delete)
         deleted.append(name)
