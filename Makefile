@@ -16,13 +16,20 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+# Azurite (the Azure Storage emulator) for the Blob tests, pinned in package.json/package-lock.json;
+# npm ci runs again when node_modules is missing or older than the lock file.
+NODE_STAMP := node_modules/.package-lock.json
+$(NODE_STAMP): package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	@touch $(NODE_STAMP)
+
 ## make demo: write the bundled sample and run the whole pipeline on it (offline, no credentials)
 demo: $(STAMP)
 	$(BIN)/conv-pipeline sample
 	$(BIN)/conv-pipeline run
 
 ## make test: the test suite
-test: $(STAMP)
+test: $(STAMP) $(NODE_STAMP)
 	$(BIN)/python -m pytest -q
 
 ## make dev: the Dagster UI (http://127.0.0.1:3000) on the same data and instance as `make demo`

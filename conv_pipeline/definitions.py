@@ -10,6 +10,7 @@ import warnings
 
 import dagster as dg
 
+from conv_pipeline.alert_sensors import build_alert_sensors
 from conv_pipeline.assets.improvement import build_improvement_assets
 from conv_pipeline.assets.publish import PUBLISH_ASSETS, build_publish_assets
 from conv_pipeline.assets.raw import build_raw_completions
@@ -24,6 +25,7 @@ from conv_pipeline.resources import (
     PipelineStore,
     StoredCompletionsApiSource,
 )
+from conv_pipeline.resources.alerts import build_alert_channels
 from conv_pipeline.resources.blob import build_blob_publisher
 from conv_pipeline.schedules import build_schedules
 from conv_pipeline.sensors import build_sensors
@@ -80,15 +82,19 @@ def build_definitions(settings: Settings) -> dg.Definitions:
         assets=assets,
         jobs=[hourly_job, daily_job],
         schedules=build_schedules(hourly_job, daily_job),
-        sensors=build_sensors(
-            parts, hourly_job, daily_job, sync_budget_seconds=settings.api.sensor_budget_seconds
-        ),
+        sensors=[
+            *build_sensors(
+                parts, hourly_job, daily_job, sync_budget_seconds=settings.api.sensor_budget_seconds
+            ),
+            *build_alert_sensors(parts, config),
+        ],
         resources={
             "source": build_source(settings),
             "pipeline": PipelineStore(
                 data_dir=str(settings.data_dir),
                 monitoring_config_path=settings.monitoring_config,
             ),
+            "alerts": build_alert_channels(settings.alerts),
             **resources,
         },
     )

@@ -26,6 +26,7 @@ import operator
 import re
 from datetime import UTC, date, datetime
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -176,8 +177,20 @@ class ImprovementSettings(BaseModel):
     clusters: ClusterSettings = Field(default_factory=ClusterSettings)
 
 
+class AlertingSettings(BaseModel):
+    """Keys of the ``alerting`` section (docs/ALERTS.md): which check severities reach the
+    Teams/Slack/webhook channels (the rest only the log), and how many worst examples' ids an
+    alert lists."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    notify_severities: list[Literal["ERROR", "WARN"]] = Field(default_factory=lambda: ["ERROR"])
+    worst_examples: int = Field(default=3, ge=0, le=50)
+
+
 class MonitoringConfig(BaseModel):
     pipeline_settings: PipelineSettings = Field(default_factory=PipelineSettings)
+    alerting: AlertingSettings = Field(default_factory=AlertingSettings)
     improvement: ImprovementSettings = Field(default_factory=ImprovementSettings)
     evaluation_metrics: list[str] = Field(default_factory=list)
     improvement_actions: list[str] = Field(
