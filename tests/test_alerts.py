@@ -12,8 +12,6 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import dagster as dg
 import pytest
 from conftest import hour_keys, make_records, make_settings, run_hourly, write_export
-from dagster_msteams import MSTeamsResource
-from dagster_slack import SlackResource
 
 from conv_pipeline.core.alerts import Evaluation, outcomes, transitions
 from conv_pipeline.definitions import build_definitions
@@ -102,8 +100,8 @@ def receiver():
 def _channels(receiver: Receiver) -> AlertChannels:
     return AlertChannels(
         webhook_url=f"{receiver.url}/webhook?{HOOK_SECRET}",
-        teams=MSTeamsResource(hook_url=f"{receiver.url}/teams?{HOOK_SECRET}"),
-        slack=SlackResource(token=TOKEN),
+        teams_hook_url=f"{receiver.url}/teams?{HOOK_SECRET}",
+        slack_token=TOKEN,
         slack_channel="#llm-quality",
         slack_base_url=f"{receiver.url}/slack/api/",
         ui_url=UI,

@@ -173,7 +173,9 @@ def test_republishing_replaces_a_partition_and_skips_what_is_unchanged(
 
     # a file that disappeared from the partition is removed from the blob prefix too
     publisher = BlobPublisher(
-        connection_string=azurite.connection_string, insights_container=containers["insights"]
+        credential="connection_string",
+        secret=azurite.connection_string,
+        insights_container=containers["insights"],
     )
     json_name = md[:-3] + ".json"
     result = publisher.publish(
@@ -198,10 +200,10 @@ def _one_file(tmp_path: Path, text: str = "# report\n") -> dict[str, Path]:
 
 def test_account_key_and_sas_credentials_through_dagster_azure(tmp_path, azurite, containers):
     files = _one_file(tmp_path)
-    key_res = AzureBlobStorageResource(
-        account_url=azurite.account_url, credential=AzureBlobStorageKeyCredential(key=KEY)
-    )
-    r = BlobPublisher(storage=key_res).publish(containers["insights"], files, [])
+    key_pub = BlobPublisher(account_url=azurite.account_url, credential="key", secret=KEY)
+    assert isinstance(key_pub._storage(), AzureBlobStorageResource)
+    assert isinstance(key_pub._storage().credential, AzureBlobStorageKeyCredential)
+    r = key_pub.publish(containers["insights"], files, [])
     assert r.uploaded == list(files)
 
     sas = generate_account_sas(
@@ -213,37 +215,44 @@ def test_account_key_and_sas_credentials_through_dagster_azure(tmp_path, azurite
         ),
         expiry=datetime.now(UTC) + timedelta(hours=1),
     )
-    sas_res = AzureBlobStorageResource(
-        account_url=azurite.account_url, credential=AzureBlobStorageSASTokenCredential(token=sas)
-    )
+    sas_pub = BlobPublisher(account_url=azurite.account_url, credential="sas", secret=sas)
+    assert isinstance(sas_pub._storage().credential, AzureBlobStorageSASTokenCredential)
     files2 = _one_file(tmp_path, "# changed\n")
-    r = BlobPublisher(storage=sas_res).publish(containers["insights"], files2, [])
+    r = sas_pub.publish(containers["insights"], files2, [])
     assert r.uploaded == list(files2)
     assert _blobs(azurite, containers["insights"]) == {
         "reports/hourly/2025-03-10/08.md": b"# changed\n"
     }
+    # the SAS never shows in the URL the publisher reports
+    assert (
+        BlobPublisher(account_url=f"{azurite.account_url}?{sas}", credential="default").account_url
+        == azurite.account_url
+    )
 
 
-def test_settings_build_each_credential_kind(monkeypatch):
-    monkeypatch.setenv("CONV_PIPELINE_BLOB_ACCOUNT_KEY", "secret-key-value")
+def test_settings_build_each_credential_kind():
     base = BlobSettings(enabled=True, account_url="https://acct.blob.core.windows.net")
     key = build_blob_publisher(dataclasses.replace(base, credential="key"))
-    assert isinstance(key.storage.credential, AzureBlobStorageKeyCredential)
+    assert key.credential == "key" and isinstance(key.secret, dg.EnvVar)
+    assert key.secret.env_var_name == "CONV_PIPELINE_BLOB_ACCOUNT_KEY"
+    sas = build_blob_publisher(dataclasses.replace(base, credential="sas"))
+    assert sas.secret.env_var_name == "CONV_PIPELINE_BLOB_SAS_TOKEN"
     default = build_blob_publisher(dataclasses.replace(base, credential="default"))
-    assert isinstance(default.storage.credential, AzureBlobStorageDefaultCredential)
+    assert default.secret is None
+    assert isinstance(default._storage().credential, AzureBlobStorageDefaultCredential)
+    conn = build_blob_publisher(BlobSettings(enabled=True, credential="connection_string"))
+    assert conn.secret.env_var_name == "CONV_PIPELINE_BLOB_CONNECTION_STRING"
     with pytest.raises(ValueError, match="CONV_PIPELINE_BLOB_ACCOUNT_URL"):
         build_blob_publisher(BlobSettings(enabled=True, credential="key"))
 
 
 def test_wrong_credentials_give_a_clear_error_without_the_secret(tmp_path, azurite, containers):
     wrong = base64.b64encode(b"not the right key at all, but 64 bytes long........").decode()
-    res = AzureBlobStorageResource(
-        account_url=azurite.account_url, credential=AzureBlobStorageKeyCredential(key=wrong)
+    pub = BlobPublisher(
+        account_url=azurite.account_url, credential="key", secret=wrong, backoff_seconds=0
     )
     with pytest.raises(BlobPublishError) as err:
-        BlobPublisher(storage=res, backoff_seconds=0).publish(
-            containers["insights"], _one_file(tmp_path), []
-        )
+        pub.publish(containers["insights"], _one_file(tmp_path), [])
     message = str(err.value)
     assert "refused the credentials" in message and "HTTP 403" in message
     assert azurite.account_url in message
@@ -261,7 +270,9 @@ def test_connection_string_errors_name_the_missing_part():
     with pytest.raises(ValueError, match="UseDevelopmentStorage"):
         parse_connection_string("UseDevelopmentStorage=true")
     with pytest.raises(dg.Failure, match="CONV_PIPELINE_BLOB_CONNECTION_STRING") as err:
-        BlobPublisher(connection_string="AccountName=acct;AccountKey").account_url  # noqa: B018
+        _ = BlobPublisher(
+            credential="connection_string", secret="AccountName=acct;AccountKey"
+        ).account_url
     assert "acct" not in str(err.value)
 
 
@@ -308,11 +319,9 @@ def test_a_failed_upload_is_retried_and_a_persistent_failure_leaves_the_old_blob
 
     proxy = FaultProxy(azurite.port, fail_first_commit)
     try:
-        res = AzureBlobStorageResource(
-            account_url=proxy.account_url, credential=AzureBlobStorageKeyCredential(key=KEY)
-        )
+        res = {"account_url": proxy.account_url, "credential": "key", "secret": KEY}
         files = _one_file(tmp_path, "# first\n")
-        result = BlobPublisher(storage=res, backoff_seconds=0.01).publish(
+        result = BlobPublisher(**res, backoff_seconds=0.01).publish(
             containers["insights"], files, []
         )
         assert result.retries == 1 and result.uploaded == list(files)
@@ -323,7 +332,7 @@ def test_a_failed_upload_is_retried_and_a_persistent_failure_leaves_the_old_blob
 
         proxy.fail = lambda method, path: 503 if "comp=blocklist" in path else None
         with pytest.raises(BlobPublishError, match="HTTP 503"):
-            BlobPublisher(storage=res, max_attempts=3, backoff_seconds=0.01).publish(
+            BlobPublisher(**res, max_attempts=3, backoff_seconds=0.01).publish(
                 containers["insights"], _one_file(tmp_path, "# second\n"), []
             )
         assert sum(1 for s in proxy.seen if s[2] == 503) == 1 + 3

@@ -25,9 +25,13 @@ from conv_pipeline.core.alerts import Alert
 
 
 class AlertChannels(dg.ConfigurableResource):
+    """The URLs and the token are plain fields (given as ``dg.EnvVar``); the Teams and Slack
+    clients are dagster-msteams' ``MSTeamsResource`` and dagster-slack's ``SlackResource``,
+    built per message."""
+
     webhook_url: str | None = None
-    teams: MSTeamsResource | None = None
-    slack: SlackResource | None = None
+    teams_hook_url: str | None = None
+    slack_token: str | None = None
     slack_channel: str = ""
     slack_base_url: str = ""
     ui_url: str = "http://127.0.0.1:3000"
@@ -35,9 +39,9 @@ class AlertChannels(dg.ConfigurableResource):
 
     def channels(self) -> list[str]:
         out = ["log"]
-        if self.teams is not None:
+        if self.teams_hook_url:
             out.append("teams")
-        if self.slack is not None:
+        if self.slack_token:
             out.append("slack")
         if self.webhook_url:
             out.append("webhook")
@@ -52,9 +56,11 @@ class AlertChannels(dg.ConfigurableResource):
                 card = AdaptiveCard()
                 for line in alert.text().split("\n"):
                     card.add_attachment(line)
-                self.teams.get_client().post_message(card.payload)
+                MSTeamsResource(hook_url=self.teams_hook_url).get_client().post_message(
+                    card.payload
+                )
             elif channel == "slack":
-                client = self.slack.get_client()
+                client = SlackResource(token=self.slack_token).get_client()
                 if self.slack_base_url:
                     client.base_url = self.slack_base_url.rstrip("/") + "/"
                 client.chat_postMessage(channel=self.slack_channel, text=alert.text())
@@ -79,10 +85,8 @@ def build_alert_channels(alerts) -> AlertChannels:
 
     return AlertChannels(
         webhook_url=dg.EnvVar(ALERT_SECRET_VARS["webhook"]) if alerts.webhook else None,
-        teams=MSTeamsResource(hook_url=dg.EnvVar(ALERT_SECRET_VARS["teams"]))
-        if alerts.teams
-        else None,
-        slack=SlackResource(token=dg.EnvVar(ALERT_SECRET_VARS["slack"])) if alerts.slack else None,
+        teams_hook_url=dg.EnvVar(ALERT_SECRET_VARS["teams"]) if alerts.teams else None,
+        slack_token=dg.EnvVar(ALERT_SECRET_VARS["slack"]) if alerts.slack else None,
         slack_channel=alerts.slack_channel,
         slack_base_url=alerts.slack_base_url,
         ui_url=alerts.ui_url,

@@ -11,20 +11,30 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Literal
 
 import dagster as dg
 from azure.storage.blob import BlobServiceClient
-from dagster_azure.blob import AzureBlobStorageKeyCredential, AzureBlobStorageResource
+from dagster_azure.blob import (
+    AzureBlobStorageDefaultCredential,
+    AzureBlobStorageKeyCredential,
+    AzureBlobStorageResource,
+)
 from dagster_azure.blob.resources import AzureBlobStorageSASTokenCredential
+from pydantic import Field
 
 from conv_pipeline.core.blob import PublishResult, parse_connection_string, publish_files
 
 
 class BlobPublisher(dg.ConfigurableResource):
-    """Azure Blob publishing: ``storage`` (account URL + credential) or ``connection_string``."""
+    """Azure Blob publishing. ``credential`` says what ``secret`` holds: ``key`` (an account
+    key), ``sas`` (a SAS token), ``connection_string`` (account URL and key/SAS in one; the
+    ``account_url`` field is then ignored) or ``default`` (``DefaultAzureCredential``, no
+    secret). Either way the client is dagster-azure's ``AzureBlobStorageResource``."""
 
-    storage: AzureBlobStorageResource | None = None
-    connection_string: str | None = None
+    account_url_: str = Field(default="", alias="account_url")
+    credential: Literal["key", "sas", "connection_string", "default"] = "default"
+    secret: str | None = None
     insights_container: str = "insights"
     conversations_container: str = "conversations"
     publish_parquet: bool = False
@@ -33,23 +43,36 @@ class BlobPublisher(dg.ConfigurableResource):
     block_size: int = 4 * 1024 * 1024
 
     def _storage(self) -> AzureBlobStorageResource:
-        if self.storage is not None:
-            return self.storage
-        if not self.connection_string:
-            raise dg.Failure(
-                "Blob publishing is on but neither an account URL with a credential nor a "
-                "connection string is configured (docs/PUBLISHING.md)"
+        if self.credential == "connection_string":
+            if not self.secret:
+                raise dg.Failure("CONV_PIPELINE_BLOB_CONNECTION_STRING is empty")
+            try:
+                parts = parse_connection_string(self.secret)
+            except ValueError as exc:
+                raise dg.Failure(f"CONV_PIPELINE_BLOB_CONNECTION_STRING: {exc}") from exc
+            url = parts.account_url
+            credential = (
+                AzureBlobStorageKeyCredential(key=parts.account_key)
+                if parts.account_key
+                else AzureBlobStorageSASTokenCredential(token=parts.sas_token)
             )
-        try:
-            parts = parse_connection_string(self.connection_string)
-        except ValueError as exc:
-            raise dg.Failure(f"CONV_PIPELINE_BLOB_CONNECTION_STRING: {exc}") from exc
-        credential = (
-            AzureBlobStorageKeyCredential(key=parts.account_key)
-            if parts.account_key
-            else AzureBlobStorageSASTokenCredential(token=parts.sas_token)
-        )
-        return AzureBlobStorageResource(account_url=parts.account_url, credential=credential)
+        else:
+            url = self.account_url_
+            if not url:
+                raise dg.Failure(
+                    "Blob publishing is on but CONV_PIPELINE_BLOB_ACCOUNT_URL is empty"
+                )
+            if self.credential in ("key", "sas") and not self.secret:
+                raise dg.Failure(
+                    f"Blob publishing with credential {self.credential!r} needs its secret"
+                )
+            if self.credential == "key":
+                credential = AzureBlobStorageKeyCredential(key=self.secret)
+            elif self.credential == "sas":
+                credential = AzureBlobStorageSASTokenCredential(token=self.secret)
+            else:
+                credential = AzureBlobStorageDefaultCredential()
+        return AzureBlobStorageResource(account_url=url, credential=credential)
 
     @property
     def account_url(self) -> str:
@@ -79,8 +102,6 @@ class BlobPublisher(dg.ConfigurableResource):
 
 def build_blob_publisher(blob) -> BlobPublisher:
     """The publisher for ``settings.blob`` (a ``BlobSettings``); secrets stay ``dg.EnvVar``."""
-    from dagster_azure.blob import AzureBlobStorageDefaultCredential
-
     from conv_pipeline.settings import BLOB_SECRET_VARS
 
     common = dict(
@@ -90,22 +111,15 @@ def build_blob_publisher(blob) -> BlobPublisher:
         max_attempts=blob.max_attempts,
         backoff_seconds=blob.backoff_seconds,
     )
-    if blob.credential == "connection_string":
-        return BlobPublisher(
-            connection_string=dg.EnvVar(BLOB_SECRET_VARS["connection_string"]), **common
-        )
-    if not blob.account_url:
+    if blob.credential != "connection_string" and not blob.account_url:
         raise ValueError(
             "CONV_PIPELINE_BLOB_ENABLED is on: set CONV_PIPELINE_BLOB_ACCOUNT_URL "
             "(or CONV_PIPELINE_BLOB_CONNECTION_STRING)"
         )
-    if blob.credential == "key":
-        credential = AzureBlobStorageKeyCredential(key=dg.EnvVar(BLOB_SECRET_VARS["key"]))
-    elif blob.credential == "sas":
-        credential = AzureBlobStorageSASTokenCredential(token=dg.EnvVar(BLOB_SECRET_VARS["sas"]))
-    else:
-        credential = AzureBlobStorageDefaultCredential()
+    var = BLOB_SECRET_VARS.get(blob.credential)
     return BlobPublisher(
-        storage=AzureBlobStorageResource(account_url=blob.account_url, credential=credential),
+        account_url=blob.account_url,
+        credential=blob.credential,
+        secret=dg.EnvVar(var) if var else None,
         **common,
     )
