@@ -11,7 +11,7 @@ export DAGSTER_HOME ?= $(CONV_PIPELINE_DATA_DIR)/dagster_home
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,deploy]'
 	@touch $(STAMP)
 
 install: $(STAMP)
