@@ -174,6 +174,10 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
         f"warehouse: {store.warehouse_path}  (tables: raw_completions, scored_conversations, "
         "conversation_issues, insight_reports, rejected_records)"
     )
+    if settings.blob.enabled:  # docs/PUBLISHING.md
+        b = settings.blob
+        extra = f" and {b.conversations_container} (Parquet)" if b.publish_parquet else ""
+        print(f"published: Blob containers {b.insights_container}{extra}")
     print(f"dagster:   runs recorded in {settings.dagster_home}; `make dev` shows them")
     print(f"done in {time.perf_counter() - started:.1f}s")
     if not ok:

@@ -351,3 +351,36 @@ def test_a_missing_container_is_created(tmp_path, azurite, containers):
         assert (
             result.uploaded and service.get_container_client(containers["conversations"]).exists()
         )
+
+
+def test_cli_run_publishes_every_report_once_byte_identical(
+    tmp_path, azurite, containers, monkeypatch, capsys
+):
+    """The issue's acceptance scenario: `conv-pipeline run` with Blob publishing on, then the
+    containers listed: every local report and dataset once, byte for byte; Parquet too."""
+    from conv_pipeline import cli
+
+    data = tmp_path / "data"
+    for k, v in {
+        "CONV_PIPELINE_DATA_DIR": str(data),
+        "DAGSTER_HOME": str(tmp_path / "home"),
+        "CONV_PIPELINE_BLOB_ENABLED": "true",
+        "CONV_PIPELINE_BLOB_CONNECTION_STRING": azurite.connection_string,
+        "CONV_PIPELINE_BLOB_INSIGHTS_CONTAINER": containers["insights"],
+        "CONV_PIPELINE_BLOB_CONVERSATIONS_CONTAINER": containers["conversations"],
+        "CONV_PIPELINE_BLOB_PUBLISH_PARQUET": "true",
+    }.items():
+        monkeypatch.setenv(k, v)
+    assert cli.main(["sample", "--n", "600", "--hours", "48"]) == 0
+    assert cli.main(["run"]) == 0
+    out = capsys.readouterr().out
+    assert f"published: Blob containers {containers['insights']}" in out
+    assert azurite.connection_string not in out
+    insights = _blobs(azurite, containers["insights"])
+    local = {**_local(data, "reports"), **_local(data, "datasets")}
+    assert insights == local
+    assert any("/range/" in n for n in insights)  # the ranged daily run's whole-range report
+    parquet = _blobs(azurite, containers["conversations"])
+    hours = {n for n in parquet if n.startswith("scored_conversations/")}
+    assert len(hours) == 48
+    assert all(parquet[n] == (data / "tables" / n).read_bytes() for n in parquet)

@@ -16,6 +16,7 @@ from conv_pipeline.core.blob import (
     daily_insight_files,
     hourly_insight_files,
     hourly_parquet_files,
+    range_report_files,
 )
 from conv_pipeline.partitions import Partitions
 from conv_pipeline.resources import PipelineStore
@@ -94,7 +95,8 @@ def build_publish_assets(parts: Partitions) -> list[dg.AssetsDefinition]:
             "The day's reports (daily summary, experiments, drift, failure clusters) as "
             "`reports/<kind>/<day>.md|.json` and its curated datasets as "
             "`datasets/<kind>/<day>/…` in the Blob container `insights`, byte-identical to the "
-            "local files."
+            "local files; a ranged run also publishes its whole-range reports "
+            "(`reports/<kind>/range/<first>_<last>.*`)."
         ),
     )
     def published_daily(
@@ -104,6 +106,11 @@ def build_publish_assets(parts: Partitions) -> list[dg.AssetsDefinition]:
         files, prefixes = {}, []
         for day in context.partition_keys:
             f, p = daily_insight_files(store, day)
+            files.update(f)
+            prefixes += p
+        keys = context.partition_keys
+        if len(keys) > 1:  # the whole-range comparison a ranged run writes (docs/IMPROVEMENT.md)
+            f, p = range_report_files(store, keys[0], keys[-1])
             files.update(f)
             prefixes += p
         result = _publish(blob, blob.insights_container, files, prefixes)

@@ -336,3 +336,16 @@ def daily_insight_files(store, day: str) -> tuple[dict[str, Path], list[str]]:
             prefixes.append(folder.relative_to(store.root).as_posix() + "/")
     files = relative_blob_names(store.root, [p for p in paths if p.exists()])
     return files, prefixes
+
+
+def range_report_files(store, first: str, last: str) -> tuple[dict[str, Path], list[str]]:
+    """A ranged daily run's whole-range reports (``reports/<kind>/range/<first>_<last>.*``)."""
+    paths: list[Path] = []
+    prefixes: list[str] = []
+    if store.reports_dir.exists():
+        for folder in sorted(store.reports_dir.glob("*/range")):
+            base = folder / f"{first}_{last}"
+            paths += [base.with_suffix(".md"), base.with_suffix(".json")]
+            prefixes.append(base.relative_to(store.root).as_posix() + ".")
+    files = relative_blob_names(store.root, [p for p in paths if p.exists()])
+    return files, prefixes
