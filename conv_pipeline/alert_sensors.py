@@ -1,10 +1,12 @@
 """Alert sensors: ``quality_alerts_sensor`` (asset checks) and ``run_failure_alerts`` (runs).
 
-``quality_alerts_sensor`` reads the asset check evaluations the event log recorded since its
-cursor (their storage ids only grow), turns each into per-partition outcomes, and sends one alert
+``quality_alerts_sensor`` reads the runs that finished since its cursor (oldest first) and the
+asset check evaluations each recorded, turns each evaluation into per-partition outcomes, and sends one alert
 when a (check, partition) starts failing and one when it recovers (rules in core/alerts.py and
-docs/ALERTS.md). Its cursor holds the event-log position, the failing pairs, and the messages a
-channel could not take yet (retried on the next ticks).
+docs/ALERTS.md). Its cursor holds the position (the last finished run's update time and the runs
+read around it), the failing pairs, and the messages a channel could not take yet (retried on the
+next ticks). Reading by finished run works on every Dagster storage (SQLite's run-sharded event
+log included) and sees a run's evaluations in their order, once the run is over.
 
 ``run_failure_alerts`` sends one message per failed run (Dagster's run-status sensor keeps its
 own cursor).
@@ -14,7 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import dagster as dg
 
@@ -34,7 +36,11 @@ from conv_pipeline.resources import PipelineStore
 from conv_pipeline.resources.alerts import AlertChannels
 from conv_pipeline.sensors import RANGE_END, RANGE_START
 
-BATCH = 500  # check evaluations read per tick; the next tick goes on from there
+RUN_BATCH = 100  # finished runs read per tick (oldest first); the next tick goes on from there
+# Runs are read by the time they last changed; re-reading two seconds before the cursor (and
+# remembering which runs were read) covers runs whose update lands with the same timestamp.
+OVERLAP_SECONDS = 2.0
+FINISHED = [dg.DagsterRunStatus.SUCCESS, dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED]
 MAX_DELIVERY_TICKS = 20  # a message a channel refuses this many ticks in a row is dropped (logged)
 HOUR_KEY_LEN = len("2025-01-01-00:00")
 
@@ -129,38 +135,61 @@ def build_alert_sensors(parts: Partitions, config: MonitoringConfig) -> list:
         context: dg.SensorEvaluationContext, alerts: AlertChannels, pipeline: PipelineStore
     ) -> dg.SensorResult:
         cursor = json.loads(context.cursor) if context.cursor else {}
-        after = int(cursor.get("after", -1))
+        since = cursor.get("since")
+        seen: dict[str, float] = cursor.get("seen", {})
         state: dict = cursor.get("failing", {})
-        records = context.instance.event_log_storage.get_event_records(
-            dg.EventRecordsFilter(
-                event_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION, after_cursor=after
+        instance = context.instance
+        finished = instance.get_run_records(
+            filters=dg.RunsFilter(
+                statuses=FINISHED,
+                updated_after=datetime.fromtimestamp(since - OVERLAP_SECONDS, UTC)
+                if since is not None
+                else None,
             ),
-            limit=BATCH,
+            limit=RUN_BATCH,
+            order_by="update_timestamp",
             ascending=True,
         )
         outbox: list[dict] = list(cursor.get("pending", []))
         runs: dict[str, list[str]] = {}
-        sent = 0
-        for record in records:
-            ev = _evaluation(record, context.instance, parts, runs)
-            before = state.get(ev.check, {})
-            changes, state = transitions(state, ev)
-            for kind, partition, value in changes:
-                severity = ev.severity if kind == "failing" else before[partition]["severity"]
-                examples = _examples(pipeline, ev, partition, limit) if kind == "failing" else []
-                alert = make_alert(kind, ev, partition, value, alerts.ui_url, examples)
-                alert.severity = severity
-                if kind == "failing":
-                    state[ev.check][partition]["severity"] = severity
-                channels = alerts.channels() if severity in notify else ["log"]
-                outbox += [{"channel": c, "alert": dataclasses.asdict(alert)} for c in channels]
-                sent += 1
-            after = record.storage_id
+        sent = evaluations = 0
+        for run_record in finished:
+            run_id = run_record.dagster_run.run_id
+            updated = run_record.update_timestamp.timestamp()
+            since = updated if since is None else max(since, updated)
+            if run_id in seen:
+                continue
+            seen[run_id] = updated
+            records = instance.get_records_for_run(
+                run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION
+            ).records
+            for record in sorted(records, key=lambda r: r.storage_id):
+                evaluations += 1
+                ev = _evaluation(record, instance, parts, runs)
+                before = state.get(ev.check, {})
+                changes, state = transitions(state, ev)
+                for kind, partition, value in changes:
+                    severity = ev.severity if kind == "failing" else before[partition]["severity"]
+                    examples = (
+                        _examples(pipeline, ev, partition, limit) if kind == "failing" else []
+                    )
+                    alert = make_alert(kind, ev, partition, value, alerts.ui_url, examples)
+                    alert.severity = severity
+                    if kind == "failing":
+                        state[ev.check][partition]["severity"] = severity
+                    channels = alerts.channels() if severity in notify else ["log"]
+                    outbox += [{"channel": c, "alert": dataclasses.asdict(alert)} for c in channels]
+                    sent += 1
+        if since is not None:  # runs seen long before the overlap window cannot come back
+            seen = {r: t for r, t in seen.items() if t >= since - 2 * OVERLAP_SECONDS}
         pending, delivered = _deliver(alerts, outbox, context.log)
-        new_cursor = json.dumps({"after": after, "failing": state, "pending": pending})
+        new_cursor = json.dumps(
+            {"since": since, "seen": seen, "failing": state, "pending": pending}
+        )
         failing = sum(len(v) for v in state.values())
         summary = (
-            f"{len(records)} check evaluation(s) read, {sent} alert(s), {delivered} "
+            f"{len(finished)} finished run(s), {evaluations} check evaluation(s) read, "
+            f"{sent} alert(s), {delivered} "
             f"deliveries, {len(pending)} pending; {failing} (check, partition) failing"
         )
         context.log.info(summary)

@@ -123,7 +123,9 @@ def test_one_alert_per_failing_check_and_partition_then_one_recovery(
     settings = make_settings(tmp_path)
     export = write_export(settings.local_dir, make_records(degraded_hours=[2]))
     defs = build_definitions(settings)
-    instance = dg.DagsterInstance.ephemeral()
+    # an instance on disk, as `make dev` uses: SQLite storage with run-sharded event logs
+    (tmp_path / "home").mkdir()
+    instance = dg.DagsterInstance.local_temp(str(tmp_path / "home"))
     keys = hour_keys()
     bad = keys[2]
     resources = {
