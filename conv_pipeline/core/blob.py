@@ -24,9 +24,11 @@ from __future__ import annotations
 import base64
 import contextlib
 import hashlib
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -135,6 +137,7 @@ def _explain(exc: BaseException, account_url: str, what: str) -> BlobPublishErro
 
 class _Retrying:
     def __init__(self, account_url: str, max_attempts: int, backoff_seconds: float, sleep):
+        self.lock = threading.Lock()
         self.account_url = account_url
         self.max_attempts = max(1, max_attempts)
         self.backoff = backoff_seconds
@@ -147,7 +150,8 @@ class _Retrying:
                 return fn()
             except Exception as exc:  # noqa: BLE001 - classified below
                 if attempt < self.max_attempts and _transient(exc):
-                    self.retries += 1
+                    with self.lock:
+                        self.retries += 1
                     self.sleep(self.backoff * 2 ** (attempt - 1))
                     continue
                 raise _explain(exc, self.account_url, what) from exc
@@ -215,6 +219,11 @@ class PublishResult:
         }
 
 
+def _parents(prefixes: Iterable[str]) -> list[str]:
+    """The folders to list for ``prefixes`` (each listed once: a day's 24 hours in one call)."""
+    return sorted({p.rsplit("/", 1)[0] + "/" if "/" in p else "" for p in prefixes})
+
+
 def publish_files(
     service: BlobServiceClient,
     container_name: str,
@@ -225,49 +234,53 @@ def publish_files(
     max_attempts: int = 4,
     backoff_seconds: float = 1.0,
     block_size: int = DEFAULT_BLOCK_SIZE,
+    concurrency: int = 8,
     sleep=time.sleep,
 ) -> PublishResult:
     """Upload ``files`` (blob name → local path) to ``container_name``, creating it if missing.
 
     Blobs under ``replace_prefixes`` that are not in ``files`` are deleted afterwards (the
     partition is replaced). The bytes uploaded are the local file's bytes, so the blob and the
-    local copy are identical; the SHA-256 in the blob's metadata says so.
+    local copy are identical; the SHA-256 in the blob's metadata says so. Files are uploaded
+    ``concurrency`` at a time; the first failure is raised after the others have finished.
     """
     retry = _Retrying(account_url or service.url, max_attempts, backoff_seconds, sleep)
     container = ensure_container(service, container_name, retry)
+    prefixes = sorted(set(replace_prefixes))
     existing: dict[str, str | None] = {}
-    for prefix in sorted(set(replace_prefixes)):
+    for folder in _parents(prefixes):
 
-        def listing(prefix=prefix):
+        def listing(folder=folder):
             return {
                 b.name: (b.metadata or {}).get("sha256")
                 for b in container.list_blobs(
-                    name_starts_with=prefix, include=["metadata"], **_NO_SDK_RETRY
+                    name_starts_with=folder or None, include=["metadata"], **_NO_SDK_RETRY
                 )
+                if any(b.name.startswith(p) for p in prefixes)
             }
 
-        existing.update(retry(f"listing {container_name}/{prefix}", listing))
-    uploaded, unchanged, deleted, total = [], [], [], 0
-    for name in sorted(files):
+        existing.update(retry(f"listing {container_name}/{folder}", listing))
+
+    def one(name: str) -> tuple[str, int]:
         data = files[name].read_bytes()
         digest = hashlib.sha256(data).hexdigest()
+        current = existing.get(name)
         if name not in existing:
 
-            def head(name=name):
+            def head():
                 try:
                     props = container.get_blob_client(name).get_blob_properties(**_NO_SDK_RETRY)
                     return (props.metadata or {}).get("sha256")
                 except ResourceNotFoundError:
                     return None
 
-            existing[name] = retry(f"reading {container_name}/{name}", head)
-        if existing.get(name) == digest:
-            unchanged.append(name)
-            continue
+            current = retry(f"reading {container_name}/{name}", head)
+        if current == digest:
+            return "unchanged", 0
         content_type = CONTENT_TYPES.get(Path(name).suffix, "application/octet-stream")
         retry(
             f"uploading {container_name}/{name}",
-            lambda name=name, data=data, digest=digest, content_type=content_type: upload_atomic(
+            lambda: upload_atomic(
                 container,
                 name,
                 data,
@@ -276,17 +289,41 @@ def publish_files(
                 block_size=block_size,
             ),
         )
-        uploaded.append(name)
-        total += len(data)
-    for name in sorted(set(existing) - set(files)):
+        return "uploaded", len(data)
 
-        def delete(name=name):
+    def gone(name: str) -> tuple[str, int]:
+        def delete():
             with contextlib.suppress(ResourceNotFoundError):
                 container.delete_blob(name, **_NO_SDK_RETRY)
 
         retry(f"deleting {container_name}/{name}", delete)
-        deleted.append(name)
-    return PublishResult(container_name, uploaded, unchanged, deleted, total, retry.retries)
+        return "deleted", 0
+
+    outcome: dict[str, list[str]] = {"uploaded": [], "unchanged": [], "deleted": []}
+    total = 0
+    stale = sorted(set(existing) - set(files))
+    with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
+        for batch in ([(one, n) for n in sorted(files)], [(gone, n) for n in stale]):
+            futures = {pool.submit(fn, name): name for fn, name in batch}
+            errors = []
+            for future, name in futures.items():
+                try:
+                    kind, size = future.result()
+                except BlobPublishError as exc:
+                    errors.append(exc)
+                    continue
+                outcome[kind].append(name)
+                total += size
+            if errors:  # uploads that failed keep their previous version; nothing is deleted
+                raise errors[0]
+    return PublishResult(
+        container_name,
+        outcome["uploaded"],
+        outcome["unchanged"],
+        outcome["deleted"],
+        total,
+        retry.retries,
+    )
 
 
 def relative_blob_names(root: Path, paths: Iterable[Path]) -> dict[str, Path]:

@@ -41,6 +41,7 @@ class BlobPublisher(dg.ConfigurableResource):
     max_attempts: int = 4
     backoff_seconds: float = 1.0
     block_size: int = 4 * 1024 * 1024
+    concurrency: int = 8
 
     def _storage(self) -> AzureBlobStorageResource:
         if self.credential == "connection_string":
@@ -97,6 +98,7 @@ class BlobPublisher(dg.ConfigurableResource):
                 max_attempts=self.max_attempts,
                 backoff_seconds=self.backoff_seconds,
                 block_size=self.block_size,
+                concurrency=self.concurrency,
             )
 
 
