@@ -5,10 +5,13 @@ Polars expression, so it runs over millions of rows without a Python loop and gi
 as the seed's function for every input:
 
 * ``len(response)`` in Python counts code points; ``str.len_chars`` counts the same.
-* ``phrase in response.lower()`` is matched ASCII-case-insensitively on the original text, with
-  the Kelvin-sign spellings of the phrases that contain a "k" (see ``_with_kelvin``): the only
-  non-ASCII characters that Python lower-cases to ASCII are U+212A and U+0130, so the answers are
-  the same for every string, and no lower-cased copy is made.
+* ``phrase in response.lower()`` is matched on a lower-cased copy made once per text (Polars'
+  ``str.to_lowercase``, the full Unicode mapping, like Python's ``str.lower``), with one
+  case-sensitive regex per phrase list, whose literal prefilter is far cheaper than a
+  case-insensitive one. The only non-ASCII characters whose lower case contains an ASCII letter
+  are U+212A (Kelvin sign → "k", kept) and U+0130 (İ → "i" + combining dot, which can never
+  complete a phrase), so the answer is the seed's for every string even where two Unicode
+  versions lower-case some other character differently.
 * the score only ever moves by multiples of 0.5 from 5.0, so the floating-point sums are exact.
 
 Beside the seed score the module adds what a user of the report wants to filter on: the quality band
@@ -55,32 +58,18 @@ REFUSAL_PHRASES = [
 BANDS = ("excellent", "good", "fair", "poor")
 
 
-# Python's str.lower() maps exactly two non-ASCII characters to ASCII letters: U+0130 (İ → "i̇",
-# an "i" followed by a combining dot, which can never complete one of these phrases) and U+212A
-# (Kelvin sign → "k"). Matching ASCII-case-insensitively on the original text is therefore the
-# same as matching on ``response.lower()``, provided the phrases with a "k" also come with the
-# Kelvin sign in its place. No lower-cased copy of the text is ever made.
-_KELVIN = "\u212a"
-
-
-def _with_kelvin(phrases: list[str]) -> list[str]:
-    return phrases + [p.replace("k", _KELVIN) for p in phrases if "k" in p]
-
-
-_HELPFUL = _with_kelvin(HELPFUL_INDICATORS)
-_COURTESY = _with_kelvin(COURTESY_INDICATORS)
-_NEGATIVE = _with_kelvin(NEGATIVE_INDICATORS)
-_REFUSAL = _with_kelvin(REFUSAL_PHRASES)
-
-
 def _pattern(phrases: list[str]) -> str:
-    # (?i-u): ASCII-only case folding (Unicode folding would also match "ſ" for "s", which
-    # Python's lower() does not); the regex engine's literal search beats Aho-Corasick here.
-    return "(?i-u)(?:" + "|".join(re.escape(p) for p in phrases) + ")"
+    """One case-sensitive alternation of the (lower-case) phrases, matched on lower-cased text."""
+    return "(?:" + "|".join(re.escape(p) for p in phrases) + ")"
 
 
-def _has_any(text: pl.Expr, phrases: list[str]) -> pl.Expr:
-    return text.str.contains(_pattern(phrases))
+def _has_any(lowered: pl.Expr, phrases: list[str]) -> pl.Expr:
+    return lowered.str.contains(_pattern(phrases))
+
+
+def lowered_expr(response: pl.Expr) -> pl.Expr:
+    """``response.lower()`` of the seed, made once and scanned by every phrase list."""
+    return response.str.to_lowercase()
 
 
 def _score_from(n: pl.Expr, helpful: pl.Expr, courtesy: pl.Expr, negative: pl.Expr) -> pl.Expr:
@@ -106,11 +95,12 @@ def quality_score_expr(response: pl.Expr) -> pl.Expr:
 
     Nulls are handled on the derived values (length 0, no phrase), never by copying the text.
     """
+    lowered = lowered_expr(response)
     return _score_from(
         response.str.len_chars().fill_null(0),
-        _has_any(response, _HELPFUL),
-        _has_any(response, _COURTESY),
-        _has_any(response, _NEGATIVE),
+        _has_any(lowered, HELPFUL_INDICATORS),
+        _has_any(lowered, COURTESY_INDICATORS),
+        _has_any(lowered, NEGATIVE_INDICATORS),
     )
 
 
@@ -156,18 +146,29 @@ def score_frame(raw: pl.LazyFrame | pl.DataFrame) -> pl.LazyFrame:
     # Every text scan happens once, in the first select; the rest is arithmetic on its results.
     # Readability is the Automated Readability Index (a US grade level) from characters, words
     # (spaces + 1) and sentences (runs of . ! ?): cheap to count, no syllables.
-    scanned = raw.lazy().select(
-        *PASS_THROUGH,
-        text.str.len_chars().fill_null(0).cast(pl.Int64).alias("response_length"),
-        _has_any(text, _HELPFUL).fill_null(False).alias("has_helpful_indicator"),
-        _has_any(text, _COURTESY).fill_null(False).alias("has_courtesy_indicator"),
-        _has_any(text, _NEGATIVE).fill_null(False).alias("has_negative_indicator"),
-        (pl.col("refusal").fill_null("").ne("") | _has_any(text, _REFUSAL).fill_null(False)).alias(
-            "is_refusal"
-        ),
-        pl.col("refusal").fill_null("").eq("").alias("_no_refusal_text"),
-        text.str.count_matches(" ", literal=True).fill_null(0).alias("_spaces"),
-        text.str.count_matches(r"(?-u)[.!?]+").fill_null(0).clip(lower_bound=1).alias("_sentences"),
+    # The lower-cased copy is one column, made once per batch and read by the four phrase lists.
+    low = pl.col("_lowered")
+    scanned = (
+        raw.lazy()
+        .with_columns(lowered_expr(text).alias("_lowered"))
+        .select(
+            *PASS_THROUGH,
+            text.str.len_chars().fill_null(0).cast(pl.Int64).alias("response_length"),
+            _has_any(low, HELPFUL_INDICATORS).fill_null(False).alias("has_helpful_indicator"),
+            _has_any(low, COURTESY_INDICATORS).fill_null(False).alias("has_courtesy_indicator"),
+            _has_any(low, NEGATIVE_INDICATORS).fill_null(False).alias("has_negative_indicator"),
+            (
+                pl.col("refusal").fill_null("").ne("")
+                | _has_any(low, REFUSAL_PHRASES).fill_null(False)
+            ).alias("is_refusal"),
+            pl.col("refusal").fill_null("").eq("").alias("_no_refusal_text"),
+            # A one-byte regex counts faster than the literal search (fewer per-match costs).
+            text.str.count_matches(" ").fill_null(0).alias("_spaces"),
+            text.str.count_matches(r"(?-u)[.!?]+")
+            .fill_null(0)
+            .clip(lower_bound=1)
+            .alias("_sentences"),
+        )
     )
     chars = pl.col("response_length")
     words = pl.when(chars > 0).then(pl.col("_spaces") + 1).otherwise(0)
