@@ -109,7 +109,7 @@ def _channels(receiver: Receiver) -> AlertChannels:
 
 
 def _tick(defs, instance, resources, cursor):
-    sensor = defs.get_sensor_def("quality_alerts_sensor")
+    sensor = defs.resolve_sensor_def("quality_alerts_sensor")
     with dg.build_sensor_context(
         instance=instance, cursor=cursor, resources=resources, definitions=defs
     ) as ctx:
@@ -224,7 +224,7 @@ def test_a_failed_run_sends_one_message(tmp_path, receiver):
     assert not result.success
     run = instance.get_run_by_id(result.run_id)
     failure = next(e for e in result.all_events if e.event_type == dg.DagsterEventType.RUN_FAILURE)
-    sensor = defs.get_sensor_def("run_failure_alerts")
+    sensor = defs.resolve_sensor_def("run_failure_alerts")
     with dg.build_run_status_sensor_context(
         sensor_name="run_failure_alerts",
         dagster_event=failure,

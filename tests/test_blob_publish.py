@@ -225,7 +225,7 @@ def test_account_key_and_sas_credentials_through_dagster_azure(tmp_path, azurite
     }
     # the SAS never shows in the URL the publisher reports
     assert (
-        BlobPublisher(account_url=f"{azurite.account_url}?{sas}", credential="default").account_url
+        BlobPublisher(account_url=f"{azurite.account_url}?{sas}", credential="default").display_url
         == azurite.account_url
     )
 
@@ -272,7 +272,7 @@ def test_connection_string_errors_name_the_missing_part():
     with pytest.raises(dg.Failure, match="CONV_PIPELINE_BLOB_CONNECTION_STRING") as err:
         _ = BlobPublisher(
             credential="connection_string", secret="AccountName=acct;AccountKey"
-        ).account_url
+        ).display_url
     assert "acct" not in str(err.value)
 
 
@@ -384,3 +384,30 @@ def test_cli_run_publishes_every_report_once_byte_identical(
     hours = {n for n in parquet if n.startswith("scored_conversations/")}
     assert len(hours) == 48
     assert all(parquet[n] == (data / "tables" / n).read_bytes() for n in parquet)
+
+
+def test_an_account_key_from_the_environment_is_resolved_in_a_run(
+    tmp_path, azurite, containers, monkeypatch
+):
+    monkeypatch.setenv("CONV_PIPELINE_BLOB_ACCOUNT_KEY", KEY)
+    settings = dataclasses.replace(
+        make_settings(tmp_path),
+        blob=BlobSettings(
+            enabled=True,
+            account_url=azurite.account_url,
+            credential="key",
+            insights_container=containers["insights"],
+        ),
+    )
+    write_export(settings.local_dir, make_records(hours=1))
+    defs = build_definitions(settings)
+    instance = dg.DagsterInstance.ephemeral()
+    key = BASE_HOUR.strftime("%Y-%m-%d-%H:%M")
+    result = run_hourly(defs, instance, key, key)
+    assert result.success
+    assert set(_blobs(azurite, containers["insights"])) == {
+        f"reports/hourly/{key[:10]}/{key[11:13]}.md",
+        f"reports/hourly/{key[:10]}/{key[11:13]}.json",
+    }
+    for record in instance.get_records_for_run(result.run_id).records:
+        assert KEY not in str(record.event_log_entry)

@@ -35,7 +35,7 @@ def _publish(blob: BlobPublisher, container: str, files: dict, prefixes: list) -
 
 
 def _meta(results: list[PublishResult], blob: BlobPublisher, keys: list[str]) -> dict:
-    meta: dict = {"account_url": blob.account_url, "partitions": len(keys)}
+    meta: dict = {"account_url": blob.display_url, "partitions": len(keys)}
     for r in results:
         for k, v in r.as_metadata().items():
             name = f"{r.container}.{k}" if k != "container" else None

@@ -21,7 +21,6 @@ from dagster_azure.blob import (
     AzureBlobStorageResource,
 )
 from dagster_azure.blob.resources import AzureBlobStorageSASTokenCredential
-from pydantic import Field
 
 from conv_pipeline.core.blob import PublishResult, parse_connection_string, publish_files
 
@@ -32,7 +31,7 @@ class BlobPublisher(dg.ConfigurableResource):
     ``account_url`` field is then ignored) or ``default`` (``DefaultAzureCredential``, no
     secret). Either way the client is dagster-azure's ``AzureBlobStorageResource``."""
 
-    account_url_: str = Field(default="", alias="account_url")
+    account_url: str = ""
     credential: Literal["key", "sas", "connection_string", "default"] = "default"
     secret: str | None = None
     insights_container: str = "insights"
@@ -58,7 +57,7 @@ class BlobPublisher(dg.ConfigurableResource):
                 else AzureBlobStorageSASTokenCredential(token=parts.sas_token)
             )
         else:
-            url = self.account_url_
+            url = self.account_url
             if not url:
                 raise dg.Failure(
                     "Blob publishing is on but CONV_PIPELINE_BLOB_ACCOUNT_URL is empty"
@@ -76,7 +75,7 @@ class BlobPublisher(dg.ConfigurableResource):
         return AzureBlobStorageResource(account_url=url, credential=credential)
 
     @property
-    def account_url(self) -> str:
+    def display_url(self) -> str:
         """The account URL without any query string (a SAS in the URL is never shown)."""
         return self._storage().account_url.split("?", 1)[0]
 
@@ -94,7 +93,7 @@ class BlobPublisher(dg.ConfigurableResource):
                 container,
                 files,
                 replace_prefixes=replace_prefixes,
-                account_url=self.account_url,
+                account_url=self.display_url,
                 max_attempts=self.max_attempts,
                 backoff_seconds=self.backoff_seconds,
                 block_size=self.block_size,
