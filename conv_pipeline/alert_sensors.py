@@ -1,12 +1,13 @@
 """Alert sensors: ``quality_alerts_sensor`` (asset checks) and ``run_failure_alerts`` (runs).
 
-``quality_alerts_sensor`` reads the runs that finished since its cursor (oldest first) and the
-asset check evaluations each recorded, turns each evaluation into per-partition outcomes, and sends one alert
-when a (check, partition) starts failing and one when it recovers (rules in core/alerts.py and
-docs/ALERTS.md). Its cursor holds the position (the last finished run's update time and the runs
-read around it), the failing pairs, and the messages a channel could not take yet (retried on the
-next ticks). Reading by finished run works on every Dagster storage (SQLite's run-sharded event
-log included) and sees a run's evaluations in their order, once the run is over.
+``evaluate_alerts`` reads the runs that finished since the saved position (oldest first) and the
+asset check evaluations each recorded, turns each evaluation into per-partition outcomes, and
+sends one alert when a (check, partition) starts failing and one when it recovers (rules in
+core/alerts.py and docs/ALERTS.md). Its state (the position, the failing pairs and the messages
+a channel could not take yet) is ``alerts/state.json`` in the data folder, shared by the sensor
+and by ``conv-pipeline run``, which evaluates the same rules after its runs. Reading by finished
+run works on every Dagster storage (SQLite's run-sharded event log included) and sees a run's
+evaluations in their order, once the run is over.
 
 ``run_failure_alerts`` sends one message per failed run (Dagster's run-status sensor keeps its
 own cursor).
@@ -17,12 +18,14 @@ from __future__ import annotations
 import dataclasses
 import json
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import dagster as dg
 
 from conv_pipeline.core.alerts import (
     Alert,
     Evaluation,
+    locked_state,
     make_alert,
     metric_of,
     run_url,
@@ -118,27 +121,23 @@ def _deliver(alerts: AlertChannels, outbox: list[dict], log) -> tuple[list[dict]
     return pending, delivered
 
 
-def build_alert_sensors(parts: Partitions, config: MonitoringConfig) -> list:
+def evaluate_alerts(
+    instance: dg.DagsterInstance,
+    parts: Partitions,
+    config: MonitoringConfig,
+    alerts: AlertChannels,
+    pipeline: PipelineStore,
+    log,
+) -> dict:
+    """Read the runs finished since the saved position, send the changes, save the state.
+
+    Used by ``quality_alerts_sensor`` and by ``conv-pipeline run``; returns a summary."""
     notify = set(config.alerting.notify_severities)
     limit = config.alerting.worst_examples
-
-    @dg.sensor(
-        name="quality_alerts_sensor",
-        minimum_interval_seconds=30,
-        default_status=dg.DefaultSensorStatus.RUNNING,
-        description=(
-            "One alert when an asset check starts failing for a partition and one when it "
-            "recovers, to the log and the configured Teams / Slack / webhook channels."
-        ),
-    )
-    def quality_alerts_sensor(
-        context: dg.SensorEvaluationContext, alerts: AlertChannels, pipeline: PipelineStore
-    ) -> dg.SensorResult:
-        cursor = json.loads(context.cursor) if context.cursor else {}
-        since = cursor.get("since")
-        seen: dict[str, float] = cursor.get("seen", {})
-        state: dict = cursor.get("failing", {})
-        instance = context.instance
+    with locked_state(alert_state_path(pipeline)) as saved:
+        since = saved.get("since")
+        seen: dict[str, float] = saved.get("seen", {})
+        state: dict = saved.get("failing", {})
         finished = instance.get_run_records(
             filters=dg.RunsFilter(
                 statuses=FINISHED,
@@ -150,9 +149,9 @@ def build_alert_sensors(parts: Partitions, config: MonitoringConfig) -> list:
             order_by="update_timestamp",
             ascending=True,
         )
-        outbox: list[dict] = list(cursor.get("pending", []))
+        outbox: list[dict] = list(saved.get("pending", []))
         runs: dict[str, list[str]] = {}
-        sent = evaluations = 0
+        sent = notified = evaluations = 0
         for run_record in finished:
             run_id = run_record.dagster_run.run_id
             updated = run_record.update_timestamp.timestamp()
@@ -178,22 +177,53 @@ def build_alert_sensors(parts: Partitions, config: MonitoringConfig) -> list:
                     if kind == "failing":
                         state[ev.check][partition]["severity"] = severity
                     channels = alerts.channels() if severity in notify else ["log"]
+                    notified += severity in notify
                     outbox += [{"channel": c, "alert": dataclasses.asdict(alert)} for c in channels]
                     sent += 1
-        if since is not None:  # runs seen long before the overlap window cannot come back
+        if since is not None:  # runs read long before the overlap window cannot come back
             seen = {r: t for r, t in seen.items() if t >= since - 2 * OVERLAP_SECONDS}
-        pending, delivered = _deliver(alerts, outbox, context.log)
-        new_cursor = json.dumps(
-            {"since": since, "seen": seen, "failing": state, "pending": pending}
-        )
-        failing = sum(len(v) for v in state.values())
+        pending, delivered = _deliver(alerts, outbox, log)
+        saved.clear()
+        saved.update({"since": since, "seen": seen, "failing": state, "pending": pending})
+    return {
+        "runs": len(finished),
+        "evaluations": evaluations,
+        "alerts": sent,
+        "notified": notified,
+        "deliveries": delivered,
+        "pending": len(pending),
+        "failing": sum(len(v) for v in state.values()),
+        "since": since,
+    }
+
+
+def alert_state_path(pipeline: PipelineStore) -> Path:
+    return pipeline.store.root / "alerts" / "state.json"
+
+
+def build_alert_sensors(parts: Partitions, config: MonitoringConfig) -> list:
+    @dg.sensor(
+        name="quality_alerts_sensor",
+        minimum_interval_seconds=30,
+        default_status=dg.DefaultSensorStatus.RUNNING,
+        description=(
+            "One alert when an asset check starts failing for a partition and one when it "
+            "recovers, to the log and the configured Teams / Slack / webhook channels."
+        ),
+    )
+    def quality_alerts_sensor(
+        context: dg.SensorEvaluationContext, alerts: AlertChannels, pipeline: PipelineStore
+    ) -> dg.SensorResult:
+        s = evaluate_alerts(context.instance, parts, config, alerts, pipeline, context.log)
         summary = (
-            f"{len(finished)} finished run(s), {evaluations} check evaluation(s) read, "
-            f"{sent} alert(s), {delivered} "
-            f"deliveries, {len(pending)} pending; {failing} (check, partition) failing"
+            f"{s['runs']} finished run(s), {s['evaluations']} check evaluation(s) read, "
+            f"{s['alerts']} alert(s), {s['deliveries']} deliveries, {s['pending']} pending; "
+            f"{s['failing']} (check, partition) failing"
         )
         context.log.info(summary)
-        return dg.SensorResult(skip_reason=summary, cursor=new_cursor)
+        # the state itself is in the data folder (shared with `conv-pipeline run`); the cursor
+        # shows where the sensor is
+        return dg.SensorResult(skip_reason=summary, cursor=json.dumps(s))
 
     @dg.run_failure_sensor(
         name="run_failure_alerts",

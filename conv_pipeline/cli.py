@@ -60,6 +60,32 @@ def _fmt_value(v) -> str:
     return "–" if v is None else (f"{v:.4g}" if isinstance(v, float) else str(v))
 
 
+def _send_alerts(defs, settings: Settings, instance, pipeline) -> None:
+    """The alert sensor's rules after the runs (docs/ALERTS.md): the same state file as the
+    daemon's sensor, so a change is announced once whichever of them sees it first."""
+    import logging
+
+    from conv_pipeline.alert_sensors import evaluate_alerts
+    from conv_pipeline.partitions import build_partitions
+
+    channels = defs.resources["alerts"].process_config_and_initialize()
+    config = pipeline.config
+    s = evaluate_alerts(
+        instance,
+        build_partitions(config.partition_start),
+        config,
+        channels,
+        pipeline,
+        logging.getLogger("conv_pipeline.alerts"),
+    )
+    print(
+        f"alerts:    {s['alerts']} change(s) of a check × partition (failing or recovered), "
+        f"{s['notified']} sent to {', '.join(channels.channels())}, the others logged; "
+        f"{s['failing']} failing now"
+        + (f"; {s['pending']} waiting for a channel" if s["pending"] else "")
+    )
+
+
 def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     from conv_pipeline.definitions import build_definitions
     from conv_pipeline.jobs import DAILY_JOB, HOURLY_JOB
@@ -174,6 +200,7 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
         f"warehouse: {store.warehouse_path}  (tables: raw_completions, scored_conversations, "
         "conversation_issues, insight_reports, rejected_records)"
     )
+    _send_alerts(defs, settings, instance, pipeline)
     if settings.blob.enabled:  # docs/PUBLISHING.md
         b = settings.blob
         extra = f" and {b.conversations_container} (Parquet)" if b.publish_parquet else ""

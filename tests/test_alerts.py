@@ -118,7 +118,7 @@ def _tick(defs, instance, resources, cursor):
 
 
 def test_one_alert_per_failing_check_and_partition_then_one_recovery(
-    tmp_path, receiver, dagster_log
+    tmp_path, receiver, dagster_log, request
 ):
     settings = make_settings(tmp_path)
     export = write_export(settings.local_dir, make_records(degraded_hours=[2]))
@@ -126,6 +126,7 @@ def test_one_alert_per_failing_check_and_partition_then_one_recovery(
     # an instance on disk, as `make dev` uses: SQLite storage with run-sharded event logs
     (tmp_path / "home").mkdir()
     instance = dg.DagsterInstance.local_temp(str(tmp_path / "home"))
+    request.addfinalizer(instance.dispose)
     keys = hour_keys()
     bad = keys[2]
     resources = {
@@ -175,7 +176,9 @@ def test_one_alert_per_failing_check_and_partition_then_one_recovery(
     recovered = receiver.by_channel("/webhook")[len(hooks) :]
     assert {(r["check_name"], r["partition"]) for r in recovered} == failing
     assert len(recovered) == len(failing) and all(r["kind"] == "recovered" for r in recovered)
-    assert json.loads(cursor)["failing"].get("scored_conversations:alert_average_quality") is None
+    state = json.loads((settings.data_dir / "alerts" / "state.json").read_text())
+    assert state["failing"].get("scored_conversations:alert_average_quality") is None
+    assert json.loads(cursor)["failing"] == sum(len(v) for v in state["failing"].values())
 
     # and it stays quiet
     n = len(receiver.posts)
@@ -203,7 +206,8 @@ def test_a_channel_that_refuses_is_retried_on_the_next_tick(tmp_path, receiver, 
     receiver.fail_webhook = 100
     cursor = _tick(defs, instance, resources, None)
     assert receiver.by_channel("/webhook") == []
-    pending = json.loads(cursor)["pending"]
+    state_file = settings.data_dir / "alerts" / "state.json"
+    pending = json.loads(state_file.read_text())["pending"]
     assert pending and all(p["channel"] == "webhook" for p in pending)
     assert "alert delivery to webhook failed (HTTP 503)" in dagster_log.text
     assert HOOK_SECRET not in dagster_log.text
@@ -212,7 +216,8 @@ def test_a_channel_that_refuses_is_retried_on_the_next_tick(tmp_path, receiver, 
     delivered = receiver.by_channel("/webhook")
     assert len(delivered) == len(pending)
     assert Counter((d["check_name"], d["partition"]) for d in delivered).most_common(1)[0][1] == 1
-    assert json.loads(cursor)["pending"] == []
+    assert json.loads(state_file.read_text())["pending"] == []
+    assert json.loads(cursor)["pending"] == 0
 
 
 def test_a_failed_run_sends_one_message(tmp_path, receiver):
@@ -257,3 +262,38 @@ def test_ranged_outcomes_keep_unjudged_hours_and_single_runs_use_the_value():
     changes, state = transitions(state, _ev(False, md, ["h1", "h2", "h3"]))
     assert changes == [("failing", "h2", 3.1)]
     assert set(state["a:c"]) == {"h2", "h3"}
+
+
+def test_conv_pipeline_run_sends_each_change_once(tmp_path, receiver, monkeypatch, capsys):
+    """The issue's acceptance scenario through the CLI: a degraded hour gives one alert per
+    failing check and partition on the webhook; running again sends nothing; the fixed hour
+    gives one recovery each."""
+    from conv_pipeline import cli
+
+    export = tmp_path / "export"
+    for k, v in {
+        "CONV_PIPELINE_DATA_DIR": str(tmp_path / "data"),
+        "CONV_PIPELINE_LOCAL_DIR": str(export),
+        "DAGSTER_HOME": str(tmp_path / "home"),
+        "CONV_PIPELINE_ALERT_WEBHOOK_URL": f"{receiver.url}/webhook?{HOOK_SECRET}",
+        "CONV_PIPELINE_DAGSTER_UI_URL": UI,
+    }.items():
+        monkeypatch.setenv(k, v)
+    write_export(export, make_records(degraded_hours=[3]))
+    assert cli.main(["run"]) == 0
+    first = receiver.by_channel("/webhook")
+    pairs = {(a["check_name"], a["partition"]) for a in first}
+    assert first and len(first) == len(pairs)
+    assert {p for _, p in pairs} == {hour_keys()[3]}
+    assert all(a["kind"] == "failing" and a["url"].startswith(UI) for a in first)
+    out = capsys.readouterr().out
+    assert f"{len(first)} sent to log, webhook" in out and HOOK_SECRET not in out
+
+    assert cli.main(["run"]) == 0
+    assert len(receiver.by_channel("/webhook")) == len(first)
+
+    write_export(export, make_records())
+    assert cli.main(["run"]) == 0
+    recovered = receiver.by_channel("/webhook")[len(first) :]
+    assert {(a["check_name"], a["partition"]) for a in recovered} == pairs
+    assert len(recovered) == len(pairs) and all(a["kind"] == "recovered" for a in recovered)

@@ -10,16 +10,22 @@ Rules (docs/ALERTS.md):
   a recovery message when a failing one **passes** again. Failing again while already failing,
   or passing while passing, sends nothing: a schedule that re-runs a bad hour every tick raises
   one alert. A partition that was not judged keeps its state.
-* The state is the set of failing (check, partition) pairs, kept in the alert sensor's cursor
-  with the event-log position it has read up to; both are saved together at the end of a tick,
-  so a tick that crashes is repeated whole and a message is never lost (it may, rarely, be sent
-  twice, never zero times).
+* The state is the set of failing (check, partition) pairs, kept in a small JSON file in the
+  data folder (``alerts/state.json``) with the position read up to and the undelivered messages;
+  it is saved once the messages are out, so an evaluation that crashes is repeated whole and a
+  message is never lost (it may, rarely, be sent twice, never zero times).
 """
 
 from __future__ import annotations
 
+import fcntl
+import json
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
@@ -210,3 +216,26 @@ def worst_example_ids(
 def metric_of(condition: str) -> str:
     """``"average_quality < 6.0"`` -> ``"average_quality"``."""
     return condition.split(" ", 1)[0] if condition else ""
+
+
+# ---- the state file ------------------------------------------------------------------------
+
+
+@contextmanager
+def locked_state(path: Path) -> Iterator[dict]:
+    """The alert state at ``path`` (JSON), under an exclusive lock; saved atomically on exit.
+
+    The daemon's sensor and ``conv-pipeline run`` share it, so two of them never send the same
+    change twice. A body that raises leaves the file as it was (the work is redone next time).
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path.with_suffix(".lock"), "w") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            state = json.loads(path.read_text("utf-8")) if path.exists() else {}
+            yield state
+            tmp = path.with_suffix(".tmp")
+            tmp.write_text(json.dumps(state, sort_keys=True), encoding="utf-8")
+            os.replace(tmp, path)
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
