@@ -79,8 +79,9 @@ def _send_alerts(defs, settings: Settings, instance, pipeline) -> None:
         logging.getLogger("conv_pipeline.alerts"),
     )
     print(
-        f"alerts:    {s['alerts']} change(s) of a check × partition (failing or recovered), "
-        f"{s['notified']} sent to {', '.join(channels.channels())}, the others logged; "
+        f"alerts:    {s['alerts']} change(s) of a check × partition (failing or recovered): "
+        f"{s['notified']} to {', '.join(channels.channels())}, "
+        f"{s['alerts'] - s['notified']} below alerting.notify_severities logged only; "
         f"{s['failing']} failing now"
         + (f"; {s['pending']} waiting for a channel" if s["pending"] else "")
     )

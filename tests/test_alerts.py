@@ -287,7 +287,7 @@ def test_conv_pipeline_run_sends_each_change_once(tmp_path, receiver, monkeypatc
     assert {p for _, p in pairs} == {hour_keys()[3]}
     assert all(a["kind"] == "failing" and a["url"].startswith(UI) for a in first)
     out = capsys.readouterr().out
-    assert f"{len(first)} sent to log, webhook" in out and HOOK_SECRET not in out
+    assert f"{len(first)} to log, webhook" in out and HOOK_SECRET not in out
 
     assert cli.main(["run"]) == 0
     assert len(receiver.by_channel("/webhook")) == len(first)
