@@ -8,6 +8,8 @@
   when a run or an integrity check fails.
 * ``conv-pipeline export`` copies what the Stored Completions API holds (with the configured
   filters) into an export folder, incrementally, so it can be re-run offline with the local source.
+* ``conv-pipeline retention`` deletes raw detail older than the retention window (90 days by
+  default) and keeps the aggregates (docs/PRIVACY.md), as the ``raw_detail_retention`` job does.
 * ``conv-pipeline generate`` sends the recipe's four scenarios to the configured endpoint with
   ``store=True`` and the pipeline's metadata (the recipe's step 5).
 """
@@ -17,6 +19,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+import uuid
 from datetime import timedelta
 from pathlib import Path
 
@@ -26,6 +29,7 @@ from conv_pipeline.core.api_export import ApiSourceError
 from conv_pipeline.core.schema import parse_hour_key
 from conv_pipeline.sensors import RANGE_END, RANGE_START
 from conv_pipeline.settings import Settings
+from conv_pipeline.sqlite_hold import held_open
 
 # Dagster's console logger at INFO: the run's own messages, not every engine event.
 _QUIET = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
@@ -49,6 +53,20 @@ def cmd_sample(args: argparse.Namespace, settings: Settings) -> int:
     print(
         f"wrote {summary.records:,} stored completions ({summary.first_created:%Y-%m-%d %H:%M} → "
         f"{summary.last_created:%Y-%m-%d %H:%M} UTC) in {len(summary.files)} files to {out}"
+    )
+    from conv_pipeline.core.config import load_config
+    from conv_pipeline.core.sample_feedback import write_sample_feedback
+
+    configured = Path(load_config(settings.monitoring_config or None).improvement.feedback.path)
+    fb_out = (
+        Path(args.feedback_out).resolve()
+        if args.feedback_out
+        else (configured if configured.is_absolute() else settings.data_dir / configured)
+    )
+    fb = write_sample_feedback(fb_out, n=args.n, hours=args.hours)
+    print(
+        f"wrote feedback for {fb.rows:,} of them ({fb.thumbs:,} thumbs, {fb.ratings:,} ratings, "
+        f"{fb.bad_rows} bad rows and {fb.duplicates} changed minds on purpose) to {fb_out}"
     )
     seg = ", ".join(f"{k}={v}" for k, v in summary.degraded_segment.items())
     lo, hi = summary.degraded_window
@@ -126,12 +144,17 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     start, end = hours[0], hours[-1]
     instance = _instance(settings)
     print(f"running {HOURLY_JOB} over {start} … {end} ({_span(start, end)} hourly partitions)")
-    hourly = hourly_job.execute_in_process(
-        instance=instance,
-        tags={RANGE_START: start, RANGE_END: end},
-        run_config=_QUIET,
-        raise_on_error=False,
-    )
+    # The instance's SQLite files stay open during the run: a ranged run of hundreds of hours
+    # stores two events per asset and hour, each much cheaper so (sqlite_hold.py).
+    run_id = str(uuid.uuid4())
+    with held_open(instance, [run_id]):
+        hourly = hourly_job.execute_in_process(
+            instance=instance,
+            run_id=run_id,
+            tags={RANGE_START: start, RANGE_END: end},
+            run_config=_QUIET,
+            raise_on_error=False,
+        )
     evaluations = list(hourly.get_asset_check_evaluations())
     ok = hourly.success
     days = sorted({k[:10] for k in hours})
@@ -139,12 +162,15 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     days = [d for d in days if last_day and d <= last_day]
     if ok and days:
         print(f"running {DAILY_JOB} over {days[0]} … {days[-1]}")
-        daily = defs.resolve_job_def(DAILY_JOB).execute_in_process(
-            instance=instance,
-            tags={RANGE_START: days[0], RANGE_END: days[-1]},
-            run_config=_QUIET,
-            raise_on_error=False,
-        )
+        run_id = str(uuid.uuid4())
+        with held_open(instance, [run_id]):
+            daily = defs.resolve_job_def(DAILY_JOB).execute_in_process(
+                instance=instance,
+                run_id=run_id,
+                tags={RANGE_START: days[0], RANGE_END: days[-1]},
+                run_config=_QUIET,
+                raise_on_error=False,
+            )
         ok = ok and daily.success
         daily_checks = list(daily.get_asset_check_evaluations())
     else:
@@ -195,11 +221,11 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
             print(f"  [WARN] {e.asset_key.to_user_string()}:{e.check_name}: {n} drifted metric(s)")
     print(
         f"improvement: {store.root}/datasets/ (finetune, regression_eval) and "
-        f"{store.reports_dir}/experiments|drift|clusters/"
+        f"{store.reports_dir}/experiments|drift|clusters|feedback/"
     )
     print(
         f"warehouse: {store.warehouse_path}  (tables: raw_completions, scored_conversations, "
-        "conversation_issues, insight_reports, rejected_records)"
+        "conversation_issues, insight_reports, rejected_records, conversation_feedback, …)"
     )
     _send_alerts(defs, settings, instance, pipeline)
     if settings.blob.enabled:  # docs/PUBLISHING.md
@@ -320,6 +346,49 @@ def cmd_standin(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_retention(args: argparse.Namespace, settings: Settings) -> int:
+    from datetime import UTC, datetime
+
+    from conv_pipeline.core import retention
+    from conv_pipeline.definitions import build_definitions
+    from conv_pipeline.retention import RETENTION_JOB
+
+    defs = build_definitions(settings)
+    pipeline = defs.resources["pipeline"]
+    days = args.days if args.days is not None else pipeline.config.privacy.retention.raw_detail_days
+    if days < 1:
+        raise ValueError("--days must be at least 1")
+    cutoff = retention.cutoff_for(datetime.now(UTC), days)
+    print(f"deleting raw detail before {cutoff} ({days} days) in {pipeline.store.root}")
+    result = defs.resolve_job_def(RETENTION_JOB).execute_in_process(
+        instance=_instance(settings),
+        run_config={
+            **_QUIET,
+            "ops": {"delete_expired_raw_detail": {"config": {"raw_detail_days": days}}},
+        },
+        raise_on_error=False,
+    )
+    if not result.success:
+        print("error: the retention run failed; see the Dagster logs above", file=sys.stderr)
+        return 1
+    meta = result.output_for_node("delete_expired_raw_detail")
+    print(
+        f"raw_completions: {meta['raw_rows']:,} rows in {meta['raw_partitions']} partitions; "
+        f"staged copies: {meta['staged_rows']:,} rows; API export copies: "
+        f"{meta['export_lines_removed']:,} lines ({meta['export_files_deleted']} files deleted); "
+        f"rejected excerpts: {meta['rejected_excerpts']:,}; feedback comments: "
+        f"{meta['feedback_comments']:,}; reports: {meta['reports']}; dataset files: "
+        f"{meta['dataset_files_deleted']}"
+    )
+    kept = retention.local_export_files(settings.local_dir, settings.data_dir)
+    if settings.source == "local" and kept:
+        print(
+            f"note: the local export folder {settings.local_dir} ({kept} files) is your input and "
+            "was left as it is; delete old export files there yourself"
+        )
+    return 0
+
+
 def _span(start: str, end: str) -> int:
     return int((parse_hour_key(end) - parse_hour_key(start)) / timedelta(hours=1)) + 1
 
@@ -331,6 +400,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", help="export folder (default: CONV_PIPELINE_LOCAL_DIR)")
     p.add_argument("--n", type=int, default=3000, help="number of completions (default 3000)")
     p.add_argument("--hours", type=int, default=72, help="hours covered (default 72)")
+    p.add_argument(
+        "--feedback-out",
+        help="feedback folder (default: improvement.feedback.path in the data dir)",
+    )
     p = sub.add_parser("run", help="materialize every partition the source has data for")
     p.add_argument("--start", help="first hourly partition key (YYYY-MM-DD-HH:00)")
     p.add_argument("--end", help="last hourly partition key (YYYY-MM-DD-HH:00)")
@@ -343,6 +416,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--pipeline-source", default="demo", help="metadata pipeline_source")
     p.add_argument("--prompt-variant", help="metadata prompt_variant")
     p.add_argument("--kind", choices=["azure_openai", "openai"], help="which API (see README)")
+    p = sub.add_parser("retention", help="delete raw detail older than the retention window")
+    p.add_argument("--days", type=int, help="days of raw detail kept (default: the config's, 90)")
     p = sub.add_parser("standin", help="serve the Stored Completions API stand-in (local trials)")
     p.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (default: a free one)")
     p.add_argument("--load", help="an export folder to preload")
@@ -356,6 +431,7 @@ def main(argv: list[str] | None = None) -> int:
         "export": cmd_export,
         "generate": cmd_generate,
         "standin": cmd_standin,
+        "retention": cmd_retention,
     }
     try:
         return commands[args.command](args, settings)

@@ -11,6 +11,7 @@ import warnings
 import dagster as dg
 
 from conv_pipeline.alert_sensors import build_alert_sensors
+from conv_pipeline.assets.feedback import build_feedback_assets
 from conv_pipeline.assets.improvement import build_improvement_assets
 from conv_pipeline.assets.publish import PUBLISH_ASSETS, build_publish_assets
 from conv_pipeline.assets.raw import build_raw_completions
@@ -27,6 +28,7 @@ from conv_pipeline.resources import (
 )
 from conv_pipeline.resources.alerts import build_alert_channels
 from conv_pipeline.resources.blob import build_blob_publisher
+from conv_pipeline.retention import build_retention_schedule, retention_job
 from conv_pipeline.schedules import build_schedules
 from conv_pipeline.sensors import build_sensors
 from conv_pipeline.settings import Settings
@@ -70,6 +72,7 @@ def build_definitions(settings: Settings) -> dg.Definitions:
         *build_scoring_assets(parts, config),
         *build_report_assets(parts, config),
         *build_improvement_assets(parts, config),
+        *build_feedback_assets(parts, config),
     ]
     resources: dict = {}
     extra: tuple[tuple[str, ...], tuple[str, ...]] = ((), ())
@@ -80,8 +83,11 @@ def build_definitions(settings: Settings) -> dg.Definitions:
     hourly_job, daily_job = build_jobs(parts, *extra)
     return dg.Definitions(
         assets=assets,
-        jobs=[hourly_job, daily_job],
-        schedules=build_schedules(hourly_job, daily_job),
+        jobs=[hourly_job, daily_job, retention_job],
+        schedules=[
+            *build_schedules(hourly_job, daily_job),
+            build_retention_schedule(config.privacy.retention.cron_schedule),
+        ],
         sensors=[
             *build_sensors(
                 parts, hourly_job, daily_job, sync_budget_seconds=settings.api.sensor_budget_seconds

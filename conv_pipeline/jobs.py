@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dagster as dg
 
+from conv_pipeline.assets.feedback import FEEDBACK_ASSETS
 from conv_pipeline.assets.improvement import IMPROVEMENT_ASSETS
 from conv_pipeline.partitions import Partitions
 
@@ -30,12 +31,12 @@ def build_jobs(
     daily = dg.define_asset_job(
         DAILY_JOB,
         selection=dg.AssetSelection.assets(
-            "daily_insight_report", *IMPROVEMENT_ASSETS, *extra_daily
+            "daily_insight_report", *IMPROVEMENT_ASSETS, *FEEDBACK_ASSETS, *extra_daily
         ),
         partitions_def=parts.daily,
         description=(
             "Summarize a day over its hourly reports; build its improvement datasets, experiments, "
-            "drift and failure clusters."
+            "drift, failure clusters and feedback agreement."
         ),
     )
     return hourly, daily

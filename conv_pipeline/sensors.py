@@ -16,6 +16,7 @@ from datetime import timedelta
 
 import dagster as dg
 
+from conv_pipeline.core.retention import retained_cutoff, retained_keys
 from conv_pipeline.core.schema import parse_hour_key
 from conv_pipeline.partitions import Partitions
 from conv_pipeline.resources import CompletionSource, PipelineStore
@@ -76,9 +77,12 @@ def build_sensors(
             )
         last = parts.hourly.get_last_partition_key()
         ready = [k for k in changed_hours(seen, sync.hour_digests) if last and k <= last]
+        # Hours past the retention window changed because retention trimmed their copies: they
+        # are noted in the cursor, never run again (docs/PRIVACY.md).
+        retained = retained_keys(pipeline.store, ready)
         requests = []
-        for start, end in contiguous_ranges(ready):
-            window = [k for k in ready if start <= k <= end]
+        for start, end in contiguous_ranges([k for k in ready if k not in retained]):
+            window = [k for k in ready if start <= k <= end and k not in retained]
             digest = hashlib.sha1(
                 json.dumps([(k, sync.hour_digests.get(k, "gone")) for k in window]).encode()
             ).hexdigest()[:12]
@@ -109,7 +113,7 @@ def build_sensors(
         default_status=dg.DefaultSensorStatus.STOPPED,
         description="Refreshes the daily summaries of the days a successful hourly run touched.",
     )
-    def daily_summary_after_hourly(context: dg.RunStatusSensorContext):
+    def daily_summary_after_hourly(context: dg.RunStatusSensorContext, pipeline: PipelineStore):
         tags = context.dagster_run.tags
         start = tags.get(RANGE_START) or tags.get("dagster/partition")
         end = tags.get(RANGE_END) or start
@@ -120,13 +124,15 @@ def build_sensors(
         final = parse_hour_key(end).date()
         days = []
         d = first
+        # A day wholly before the retention cutoff keeps its summaries (its raw text is gone).
+        cutoff_day = (retained_cutoff(pipeline.store) or "")[:10]
         while d <= final:
             key = d.strftime("%Y-%m-%d")
-            if last_day and key <= last_day:
+            if last_day and key <= last_day and key >= cutoff_day:
                 days.append(key)
             d += timedelta(days=1)
         if not days:
-            return dg.SkipReason("the run's days lie in the future")
+            return dg.SkipReason("the run's days lie in the future or past the retention window")
         return dg.RunRequest(
             run_key=f"daily:{days[0]}..{days[-1]}:{context.dagster_run.run_id}",
             tags={RANGE_START: days[0], RANGE_END: days[-1]},

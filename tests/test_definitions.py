@@ -25,6 +25,7 @@ IMPROVEMENT = {
         "prompt_experiments",
         "segment_drift",
         "failure_clusters",
+        "conversation_feedback",
     )
 }
 ALL_ASSETS = {RAW, SCORED, ISSUES, REPORT, DAILY} | IMPROVEMENT
@@ -218,3 +219,26 @@ def test_improvement_assets_are_daily_and_read_the_hourly_layers(defs):
         assert {SCORED, ISSUES} <= deps[key], key
     drift_checks = _checks(defs, dg.AssetKey("segment_drift"))
     assert not drift_checks["no_segment_drift"].blocking
+
+
+def test_retention_job_and_schedule(defs):
+    job = defs.resolve_job_def("raw_detail_retention")
+    assert {n.name for n in job.nodes} == {"delete_expired_raw_detail"}
+    schedule = defs.resolve_schedule_def("retention_schedule")
+    assert schedule.job_name == "raw_detail_retention"
+    assert schedule.cron_schedule == "15 3 * * *" and schedule.execution_timezone == "UTC"
+    assert schedule.default_status == dg.DefaultScheduleStatus.STOPPED
+
+
+def test_privacy_config_is_validated(tmp_path):
+    config = tmp_path / "m.json"
+    for bad, match in (
+        ({"privacy": {"kinds": ["ssn"]}}, "unknown PII kinds"),
+        ({"privacy": {"marker": "[X]"}}, "kind"),
+        ({"privacy": {"retention": {"raw_detail_days": 0}}}, "raw_detail_days"),
+        ({"improvement": {"feedback": {"rating_min": 5, "rating_max": 1}}}, "rating_min"),
+        ({"improvement": {"feedback": {"thumb_key": "x"}}}, "thumb_key"),
+    ):
+        config.write_text(json.dumps(bad), encoding="utf-8")
+        with pytest.raises(ValueError, match=match):
+            build_definitions(make_settings(tmp_path, monitoring_config=str(config)))

@@ -5,6 +5,7 @@ import polars as pl
 
 from conv_pipeline.assets._meta import standard
 from conv_pipeline.checks import integrity
+from conv_pipeline.core import privacy, retention
 from conv_pipeline.core.schema import RAW_COMPLETIONS
 from conv_pipeline.partitions import Partitions
 from conv_pipeline.resources import CompletionSource, PipelineStore
@@ -36,7 +37,9 @@ def build_raw_completions(parts: Partitions) -> dg.AssetsDefinition:
             "Stored completions (Azure OpenAI Stored Completions API or a local export) of each "
             "UTC hour of `created`, one row per completion: metadata promoted to columns, input "
             "messages, the final assistant text as `response`, finish reason, tool calls and "
-            "token usage. Input that cannot be used lands in `rejected_records` with its reason."
+            "token usage. Texts are PII-redacted here, before they leave the raw layer "
+            "(docs/PRIVACY.md). Input that cannot be used lands in `rejected_records` with its "
+            "reason."
         ),
         check_specs=integrity.specs(
             RAW_KEY, [integrity.UNIQUE, integrity.IN_WINDOW, integrity.SCHEMA]
@@ -46,7 +49,10 @@ def build_raw_completions(parts: Partitions) -> dg.AssetsDefinition:
         context: dg.AssetExecutionContext, source: CompletionSource, pipeline: PipelineStore
     ) -> dg.MaterializeResult:
         store, config = pipeline.store, pipeline.config
-        keys = context.partition_keys
+        # Hours whose raw detail retention deleted keep what they have (docs/PRIVACY.md).
+        kept = retention.retained_keys(store, context.partition_keys)
+        keys = [k for k in context.partition_keys if k not in kept]
+        redactor, pii = privacy.redactor_from(config.privacy), {}
         sync = source.sync(store, config.partition_start)
         context.log.info(
             f"{source.describe()}: {sync.files} files, {sync.records} usable records, "
@@ -59,6 +65,11 @@ def build_raw_completions(parts: Partitions) -> dg.AssetsDefinition:
             frame = source.read_hours(store, config.partition_start, batch)
             if source_schema is None or frame.schema != RAW_COMPLETIONS:
                 source_schema = frame.head(0)
+            # PII is redacted before anything leaves the raw layer (core/privacy.py).
+            frame, found = privacy.redact_completions(frame, redactor)
+            pii = {
+                k: pii.get(k, 0) + found.get(k, 0) for k in privacy.KINDS if k in pii or k in found
+            }
             by_key = frame.partition_by("partition_key", as_dict=True, maintain_order=True)
             for key in batch:
                 store.write_hour("raw_completions", key, by_key.get((key,), frame.clear()))
@@ -87,6 +98,9 @@ def build_raw_completions(parts: Partitions) -> dg.AssetsDefinition:
                 "source_files_parsed_this_run": len(sync.files_parsed),
                 "source_rejected_total": sync.rejected,
                 "empty_partitions": empty_hours,
+                "pii_redactions": dg.MetadataValue.json(pii if redactor else "redaction off"),
+                "pii_redactions_total": sum(pii.values()),
+                "retained_partitions_left_as_they_are": len(kept),
                 **sync.extra,
             }
         )
@@ -95,7 +109,13 @@ def build_raw_completions(parts: Partitions) -> dg.AssetsDefinition:
             check_results=[
                 integrity.unique_ids(RAW_KEY, frame),
                 integrity.inside_window(RAW_KEY, frame),
-                integrity.schema_matches(RAW_KEY, source_schema, RAW_COMPLETIONS),
+                integrity.schema_matches(
+                    RAW_KEY,
+                    source_schema
+                    if source_schema is not None
+                    else pl.DataFrame(schema=RAW_COMPLETIONS),
+                    RAW_COMPLETIONS,
+                ),
             ],
         )
 

@@ -9,6 +9,7 @@ from conv_pipeline.checks import integrity, quality
 from conv_pipeline.core.config import MonitoringConfig
 from conv_pipeline.core.issues import categorize_issues
 from conv_pipeline.core.report import partition_metrics, quality_distribution
+from conv_pipeline.core.retention import retained_keys
 from conv_pipeline.core.schema import CONVERSATION_ISSUES, SCORED_CONVERSATIONS, conform
 from conv_pipeline.core.scoring import INPUT_COLUMNS, score_conversations
 from conv_pipeline.partitions import Partitions
@@ -43,7 +44,9 @@ def build_scoring_assets(parts: Partitions, config: MonitoringConfig) -> list[dg
         context: dg.AssetExecutionContext, pipeline: PipelineStore
     ) -> dg.MaterializeResult:
         store = pipeline.store
-        keys = context.partition_keys
+        # Hours whose raw text retention deleted keep their scores (docs/PRIVACY.md).
+        kept = retained_keys(store, context.partition_keys)
+        keys = [k for k in context.partition_keys if k not in kept]
         raw = store.read_hours("raw_completions", keys, columns=INPUT_COLUMNS)
         scored = conform(score_conversations(raw), SCORED_CONVERSATIONS)
         by_key = scored.partition_by("partition_key", as_dict=True, maintain_order=True)

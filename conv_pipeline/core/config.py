@@ -15,6 +15,8 @@ The seed's keys keep their meaning; the keys we add sit beside them in ``pipelin
 * ``segment_min_conversations``: a segment needs this many conversations to drive a recommendation.
 * ``improvement``: a section of its own (fine-tuning and regression-eval datasets, A/B
   experiments, drift, failure clusters); every key is documented in docs/IMPROVEMENT.md.
+* ``privacy``: PII redaction (kinds, marker, on/off) and the retention of raw detail
+  (docs/PRIVACY.md); ``improvement.feedback``: explicit user feedback (docs/FEEDBACK.md).
 * ``batch_size`` and ``analysis_frequency`` are kept for compatibility with the seed; partitions are
   processed whole and hourly.
 """
@@ -165,6 +167,39 @@ class ClusterSettings(BaseModel):
         return self
 
 
+class FeedbackSettings(BaseModel):
+    """Explicit user feedback (docs/FEEDBACK.md)."""
+
+    model_config = ConfigDict(extra="forbid")  # a misspelt key is an error
+
+    # Metadata keys of the stored completions that carry feedback (null: not read).
+    thumbs_key: str | None = "feedback"
+    rating_key: str | None = "rating"
+    comment_key: str | None = "feedback_comment"
+    # A folder (or one file) of *.jsonl / *.csv keyed by completion_id; relative to the data dir.
+    path: str = "feedback"
+    rating_min: float = 1.0
+    rating_max: float = 5.0
+    negative_rating_at_most: float = 2.0  # a rating <= this counts as negative feedback
+    max_comment_chars: int = Field(2_000, ge=1)
+    dimensions: list[str] = Field(
+        default_factory=lambda: ["user_type", "category", "prompt_variant", "model"]
+    )
+    min_samples: int = Field(20, ge=2)  # feedback rows per segment for its statistics
+    judge_score_column: str = "judge_score"
+    examples: int = Field(5, ge=0)  # disagreements listed in the report
+
+    @model_validator(mode="after")
+    def _scale(self) -> FeedbackSettings:
+        if not self.rating_min < self.rating_max:
+            raise ValueError("feedback.rating_min must be below rating_max")
+        if not self.rating_min <= self.negative_rating_at_most < self.rating_max:
+            raise ValueError(
+                "feedback.negative_rating_at_most must lie in [rating_min, rating_max)"
+            )
+        return self
+
+
 class ImprovementSettings(BaseModel):
     """Keys of the ``improvement`` section (all optional)."""
 
@@ -175,6 +210,54 @@ class ImprovementSettings(BaseModel):
     experiments: ExperimentSettings = Field(default_factory=ExperimentSettings)
     drift: DriftSettings = Field(default_factory=DriftSettings)
     clusters: ClusterSettings = Field(default_factory=ClusterSettings)
+    feedback: FeedbackSettings = Field(default_factory=FeedbackSettings)
+
+
+PII_KINDS = (
+    "azure_key",
+    "aws_key",
+    "jwt",
+    "bearer_token",
+    "api_key",
+    "email",
+    "ipv6",
+    "ipv4",
+    "card_number",
+    "phone",
+)
+
+
+class RetentionSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")  # a misspelt key is an error
+
+    raw_detail_days: int = Field(90, ge=1)  # raw texts older than this are deleted
+    cron_schedule: str = "15 3 * * *"  # the retention schedule (UTC)
+
+
+class PrivacySettings(BaseModel):
+    """PII redaction and retention (docs/PRIVACY.md)."""
+
+    model_config = ConfigDict(extra="forbid")  # a misspelt key is an error
+
+    redact: bool = True
+    kinds: list[str] = Field(default_factory=lambda: list(PII_KINDS))
+    marker: str = "[REDACTED:{kind}]"
+    retention: RetentionSettings = Field(default_factory=RetentionSettings)
+
+    @field_validator("kinds")
+    @classmethod
+    def _known_kinds(cls, value: list[str]) -> list[str]:
+        unknown = sorted(set(value) - set(PII_KINDS))
+        if unknown:
+            raise ValueError(f"unknown PII kinds {unknown}; known: {list(PII_KINDS)}")
+        return value
+
+    @field_validator("marker")
+    @classmethod
+    def _marker(cls, value: str) -> str:
+        if "{kind}" not in value:
+            raise ValueError("privacy.marker must contain {kind}, e.g. [REDACTED:{kind}]")
+        return value
 
 
 class AlertingSettings(BaseModel):
@@ -192,6 +275,7 @@ class MonitoringConfig(BaseModel):
     pipeline_settings: PipelineSettings = Field(default_factory=PipelineSettings)
     alerting: AlertingSettings = Field(default_factory=AlertingSettings)
     improvement: ImprovementSettings = Field(default_factory=ImprovementSettings)
+    privacy: PrivacySettings = Field(default_factory=PrivacySettings)
     evaluation_metrics: list[str] = Field(default_factory=list)
     improvement_actions: list[str] = Field(
         default_factory=lambda: [

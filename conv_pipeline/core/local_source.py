@@ -27,10 +27,11 @@ from pathlib import Path
 import polars as pl
 
 from conv_pipeline.core.ingest import is_export_file, parse_export_file
+from conv_pipeline.core.privacy import redact_excerpts
 from conv_pipeline.core.schema import RAW_COMPLETIONS, REJECTED_RECORDS, conform, empty
 from conv_pipeline.core.storage import atomic_write_bytes, atomic_write_parquet
 
-MANIFEST_VERSION = 3
+MANIFEST_VERSION = 4  # 4: staged rows carry the privacy columns, excerpts are redacted
 # Files above this many bytes in total are parsed in a pool of worker processes.
 PARALLEL_MIN_BYTES = 64 * 1024 * 1024
 
@@ -61,7 +62,8 @@ def _stage_one(
     records = parsed.records.sort("created", "source_line")
     atomic_write_parquet(Path(staged), records)
     atomic_write_parquet(
-        Path(rejected), parsed.rejected.with_columns(pl.lit(source).alias("source"))
+        Path(rejected),
+        redact_excerpts(parsed.rejected).with_columns(pl.lit(source).alias("source")),
     )
     hours = records.group_by("partition_key").len().rows() if records.height else []
     return {

@@ -46,6 +46,10 @@ RAW_COMPLETIONS: dict[str, pl.DataType] = {
     "ingest_note": pl.String(),  # what was repaired on the way in (e.g. lone surrogates)
     "source_file": pl.String(),
     "source_line": pl.Int64(),
+    # Privacy (docs/PRIVACY.md): the text columns above are redacted; the original final answer
+    # is kept here only where redaction changed it, for scoring, and is not in the warehouse view.
+    "response_original": pl.String(),
+    "pii_redactions": pl.Int32(),  # markers written into this row's texts
 }
 
 SCORED_CONVERSATIONS: dict[str, pl.DataType] = {
@@ -172,6 +176,50 @@ FAILURE_CLUSTERS: dict[str, pl.DataType] = {
     "silhouette": pl.Float64(),
 }
 
+# Explicit user feedback joined to the scores (docs/FEEDBACK.md), one file per day.
+CONVERSATION_FEEDBACK: dict[str, pl.DataType] = {
+    "completion_id": pl.String(),
+    "day": pl.String(),
+    "created_at": TS,
+    "partition_key": pl.String(),
+    "model": pl.String(),
+    "user_type": pl.String(),
+    "category": pl.String(),
+    "prompt_variant": pl.String(),
+    "feedback_source": pl.String(),  # metadata | file
+    "feedback_file": pl.String(),
+    "feedback_line": pl.Int64(),
+    "feedback_at": TS,
+    "thumbs": pl.String(),  # up | down | null
+    "rating": pl.Float64(),
+    "comment": pl.String(),  # redacted like every text that leaves the raw layer
+    "is_negative": pl.Boolean(),
+    "quality_score": pl.Float64(),
+    "quality_band": pl.String(),
+    "has_issue": pl.Boolean(),
+    "issues": pl.List(pl.String()),
+    "judge_score": pl.Float64(),
+}
+
+FEEDBACK_AGREEMENT: dict[str, pl.DataType] = {
+    "day": pl.String(),
+    "score": pl.String(),  # quality_score | judge_score
+    "dimension": pl.String(),  # all | user_type | …
+    "segment": pl.String(),
+    "n": pl.Int64(),
+    "n_negative": pl.Int64(),
+    "negative_rate": pl.Float64(),
+    "auc_negative": pl.Float64(),  # AUC of a low score for predicting negative feedback
+    "auc_ci_low": pl.Float64(),
+    "auc_ci_high": pl.Float64(),
+    "point_biserial_r": pl.Float64(),  # score vs positive (1) / negative (0)
+    "point_biserial_p": pl.Float64(),
+    "n_rated": pl.Int64(),
+    "spearman_rho": pl.Float64(),  # score vs rating
+    "spearman_p": pl.Float64(),
+    "status": pl.String(),  # tested | insufficient_data
+}
+
 TABLES: dict[str, dict[str, pl.DataType]] = {
     "raw_completions": RAW_COMPLETIONS,
     "scored_conversations": SCORED_CONVERSATIONS,
@@ -181,7 +229,12 @@ TABLES: dict[str, dict[str, pl.DataType]] = {
     "experiment_results": EXPERIMENT_RESULTS,
     "segment_drift": SEGMENT_DRIFT,
     "failure_clusters": FAILURE_CLUSTERS,
+    "conversation_feedback": CONVERSATION_FEEDBACK,
+    "feedback_agreement": FEEDBACK_AGREEMENT,
 }
+
+# Columns kept in the Parquet files of the raw layer but left out of the warehouse views.
+PRIVATE_COLUMNS: dict[str, tuple[str, ...]] = {"raw_completions": ("response_original",)}
 
 
 def empty(schema: dict[str, pl.DataType]) -> pl.DataFrame:

@@ -134,7 +134,7 @@ PASS_THROUGH = [
     "n_tool_calls",
 ]
 # The raw_completions columns scoring reads.
-INPUT_COLUMNS = [*PASS_THROUGH, "response", "refusal"]
+INPUT_COLUMNS = [*PASS_THROUGH, "response", "refusal", "response_original"]
 
 
 def score_frame(raw: pl.LazyFrame | pl.DataFrame) -> pl.LazyFrame:
@@ -142,7 +142,13 @@ def score_frame(raw: pl.LazyFrame | pl.DataFrame) -> pl.LazyFrame:
 
     Expects the ``raw_completions`` columns (see ``conv_pipeline.core.schema``).
     """
-    text = pl.col("response")  # never copied: nulls are handled on the derived values
+    # The seed's rubric scores the answer as the model gave it: where PII redaction changed the
+    # answer, raw_completions keeps the original in response_original (docs/PRIVACY.md).
+    text = (
+        pl.coalesce("response_original", "response")
+        if "response_original" in raw.collect_schema().names()
+        else pl.col("response")
+    )  # never copied: nulls are handled on the derived values
     # Every text scan happens once, in the first select; the rest is arithmetic on its results.
     # Readability is the Automated Readability Index (a US grade level) from characters, words
     # (spaces + 1) and sentences (runs of . ! ?): cheap to count, no syllables.

@@ -28,7 +28,7 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
-from conv_pipeline.core.schema import HOUR_KEY_FORMAT, TABLES, conform, empty
+from conv_pipeline.core.schema import HOUR_KEY_FORMAT, PRIVATE_COLUMNS, TABLES, conform, empty
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
@@ -153,13 +153,15 @@ class DataStore:
         for table, schema in TABLES.items():
             folder = self.tables_dir / table
             marker = folder / "_schema.parquet"
-            if not marker.exists():
+            if not marker.exists() or pl.read_parquet_schema(marker) != schema:
                 atomic_write_parquet(marker, empty(schema))
         statements = []
         for table in TABLES:
             glob = (self.tables_dir / table / "**" / "*.parquet").as_posix()
+            private = PRIVATE_COLUMNS.get(table)
+            star = f"* EXCLUDE ({', '.join(private)})" if private else "*"
             statements.append(
-                f"CREATE OR REPLACE VIEW {table} AS SELECT * FROM read_parquet("
+                f"CREATE OR REPLACE VIEW {table} AS SELECT {star} FROM read_parquet("
                 f"'{_sql_str(glob)}', union_by_name = true, hive_partitioning = false)"
             )
         with self._lock():
