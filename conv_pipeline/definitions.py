@@ -13,7 +13,12 @@ import dagster as dg
 from conv_pipeline.alert_sensors import build_alert_sensors
 from conv_pipeline.assets.feedback import build_feedback_assets
 from conv_pipeline.assets.improvement import build_improvement_assets
-from conv_pipeline.assets.publish import PUBLISH_ASSETS, build_publish_assets
+from conv_pipeline.assets.publish import (
+    PUBLISH_ASSETS,
+    blob_retention_sync,
+    build_blob_retention_sensor,
+    build_publish_assets,
+)
 from conv_pipeline.assets.raw import build_raw_completions
 from conv_pipeline.assets.reports import build_report_assets
 from conv_pipeline.assets.scoring import build_scoring_assets
@@ -81,9 +86,11 @@ def build_definitions(settings: Settings) -> dg.Definitions:
         resources["blob"] = build_blob_publisher(settings.blob)
         extra = ((PUBLISH_ASSETS["hourly"],), (PUBLISH_ASSETS["daily"],))
     hourly_job, daily_job = build_jobs(parts, *extra)
+    blob_jobs = [blob_retention_sync] if settings.blob.enabled else []
+    blob_sensors = [build_blob_retention_sensor(retention_job)] if settings.blob.enabled else []
     return dg.Definitions(
         assets=assets,
-        jobs=[hourly_job, daily_job, retention_job],
+        jobs=[hourly_job, daily_job, retention_job, *blob_jobs],
         schedules=[
             *build_schedules(hourly_job, daily_job),
             build_retention_schedule(config.privacy.retention.cron_schedule),
@@ -93,6 +100,7 @@ def build_definitions(settings: Settings) -> dg.Definitions:
                 parts, hourly_job, daily_job, sync_budget_seconds=settings.api.sensor_budget_seconds
             ),
             *build_alert_sensors(parts, config),
+            *blob_sensors,
         ],
         resources={
             "source": build_source(settings),

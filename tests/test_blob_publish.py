@@ -137,6 +137,38 @@ def test_pipeline_publishes_every_report_and_dataset_byte_identical(
         text = str(record.event_log_entry)
         assert KEY not in text and azurite.connection_string not in text
 
+    # the retention job scrubs the (2025, so expired) raw detail locally; the sensor-requested
+    # sync job makes the Blob copies follow: deleted where the file went, replaced where rewritten
+    retention = defs.resolve_job_def("raw_detail_retention").execute_in_process(instance=instance)
+    assert retention.success
+    success_event = next(
+        e for e in retention.all_events if e.event_type == dg.DagsterEventType.RUN_SUCCESS
+    )
+    with dg.build_run_status_sensor_context(
+        sensor_name="blob_retention_after_retention",
+        dagster_event=success_event,
+        dagster_instance=instance,
+        dagster_run=instance.get_run_by_id(retention.run_id),
+    ) as ctx:
+        request = defs.resolve_sensor_def("blob_retention_after_retention")(ctx)
+    assert request.run_key == f"blob-retention:{retention.run_id}"
+    sync = defs.resolve_job_def("blob_retention_sync").execute_in_process(instance=instance)
+    assert sync.success
+    changed = sync.output_for_node("sync_blob_after_retention")
+    assert (
+        changed[f"{containers['insights']}.blobs_uploaded"]
+        + changed[f"{containers['insights']}.blobs_deleted"]
+        > 0
+    )
+    assert changed[f"{containers['conversations']}.blobs_uploaded"] > 0  # raw texts removed
+    assert _blobs(azurite, containers["insights"]) == {
+        **_local(root, "reports"),
+        **_local(root, "datasets"),
+    }
+    after = _blobs(azurite, containers["conversations"])
+    assert set(after) == set(parquet)
+    assert all(after[n] == (root / "tables" / n).read_bytes() for n in after)
+
 
 def test_republishing_replaces_a_partition_and_skips_what_is_unchanged(
     tmp_path, azurite, containers, monkeypatch

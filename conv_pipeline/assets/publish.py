@@ -8,9 +8,11 @@ docs/PUBLISHING.md.
 
 import dagster as dg
 
+from conv_pipeline.assets.feedback import FEEDBACK_ASSETS
 from conv_pipeline.assets.improvement import IMPROVEMENT_ASSETS
 from conv_pipeline.assets.reports import DAILY_KEY, REPORT_KEY
 from conv_pipeline.core.blob import (
+    PARQUET_TABLES,
     BlobPublishError,
     PublishResult,
     daily_insight_files,
@@ -84,7 +86,7 @@ def build_publish_assets(parts: Partitions) -> list[dg.AssetsDefinition]:
 
     @dg.asset(
         key=PUBLISHED_DAILY_KEY,
-        deps=[DAILY_KEY, *(dg.AssetKey(k) for k in IMPROVEMENT_ASSETS)],
+        deps=[DAILY_KEY, *(dg.AssetKey(k) for k in (*IMPROVEMENT_ASSETS, *FEEDBACK_ASSETS))],
         partitions_def=parts.daily,
         backfill_policy=dg.BackfillPolicy.single_run(),
         group_name="publishing",
@@ -117,3 +119,51 @@ def build_publish_assets(parts: Partitions) -> list[dg.AssetsDefinition]:
         return dg.MaterializeResult(metadata=_meta([result], blob, context.partition_keys))
 
     return [published_reports, published_daily]
+
+
+BLOB_RETENTION_JOB = "blob_retention_sync"
+
+
+@dg.op(
+    description=(
+        "After the retention job: deletes the Blob copies of files the retention removed and "
+        "replaces those it rewrote (reports without examples, Parquet without texts)."
+    )
+)
+def sync_blob_after_retention(
+    context: dg.OpExecutionContext, pipeline: PipelineStore, blob: BlobPublisher
+) -> dict:
+    store = pipeline.store
+    results = [
+        blob.mirror(blob.insights_container, store.root, ["reports/", "datasets/"]),
+    ]
+    if blob.publish_parquet:
+        tables = [f"{t}/" for t in (*PARQUET_TABLES, "insight_reports")]
+        results.append(blob.mirror(blob.conversations_container, store.tables_dir, tables))
+    summary = {}
+    for r in results:
+        summary.update(
+            {f"{r.container}.{k}": v for k, v in r.as_metadata().items() if k != "container"}
+        )
+    context.log.info(f"Blob copies after retention: {summary}")
+    return summary
+
+
+@dg.job(name=BLOB_RETENTION_JOB, description="The Blob side of the retention (docs/PUBLISHING.md).")
+def blob_retention_sync():
+    sync_blob_after_retention()
+
+
+def build_blob_retention_sensor(retention_job) -> dg.SensorDefinition:
+    @dg.run_status_sensor(
+        name="blob_retention_after_retention",
+        run_status=dg.DagsterRunStatus.SUCCESS,
+        monitored_jobs=[retention_job],
+        request_job=blob_retention_sync,
+        default_status=dg.DefaultSensorStatus.RUNNING,
+        description="When the retention job succeeds, brings the Blob copies in line.",
+    )
+    def blob_retention_after_retention(context: dg.RunStatusSensorContext):
+        return dg.RunRequest(run_key=f"blob-retention:{context.dagster_run.run_id}")
+
+    return blob_retention_after_retention

@@ -386,3 +386,25 @@ def range_report_files(store, first: str, last: str) -> tuple[dict[str, Path], l
             prefixes.append(base.relative_to(store.root).as_posix() + ".")
     files = relative_blob_names(store.root, [p for p in paths if p.exists()])
     return files, prefixes
+
+
+def mirror_existing(
+    service: BlobServiceClient,
+    container_name: str,
+    root: Path,
+    top_prefixes: Iterable[str],
+    **kwargs,
+) -> PublishResult:
+    """Bring the blobs under ``top_prefixes`` back in line with the local files they copy:
+    a blob whose local file is gone is deleted, one whose local file changed is replaced; no new
+    blob is added (that is the publishing assets' work). Used after the retention job scrubbed
+    old raw detail locally, so the Blob copies lose it too (docs/PUBLISHING.md)."""
+    container = service.get_container_client(container_name)
+    if not container.exists(**_NO_SDK_RETRY):
+        return PublishResult(container_name, [], [], [], 0, 0)
+    prefixes = sorted(set(top_prefixes))
+    names = {
+        b.name for p in prefixes for b in container.list_blobs(name_starts_with=p, **_NO_SDK_RETRY)
+    }
+    files = {n: root / n for n in sorted(names) if (root / n).is_file()}
+    return publish_files(service, container_name, files, replace_prefixes=prefixes, **kwargs)

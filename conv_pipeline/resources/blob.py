@@ -22,7 +22,12 @@ from dagster_azure.blob import (
 )
 from dagster_azure.blob.resources import AzureBlobStorageSASTokenCredential
 
-from conv_pipeline.core.blob import PublishResult, parse_connection_string, publish_files
+from conv_pipeline.core.blob import (
+    PublishResult,
+    mirror_existing,
+    parse_connection_string,
+    publish_files,
+)
 
 
 class BlobPublisher(dg.ConfigurableResource):
@@ -93,6 +98,20 @@ class BlobPublisher(dg.ConfigurableResource):
                 container,
                 files,
                 replace_prefixes=replace_prefixes,
+                account_url=self.display_url,
+                max_attempts=self.max_attempts,
+                backoff_seconds=self.backoff_seconds,
+                block_size=self.block_size,
+                concurrency=self.concurrency,
+            )
+
+    def mirror(self, container: str, root: Path, top_prefixes: list[str]) -> PublishResult:
+        with self.client() as service:
+            return mirror_existing(
+                service,
+                container,
+                root,
+                top_prefixes,
                 account_url=self.display_url,
                 max_attempts=self.max_attempts,
                 backoff_seconds=self.backoff_seconds,
