@@ -42,6 +42,7 @@ dev: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python bench/run.py
 	$(BIN)/python bench/ingest.py
+	$(BIN)/python bench/judge.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check conv_pipeline tests bench
@@ -52,4 +53,4 @@ format: $(STAMP)
 	$(BIN)/ruff format conv_pipeline tests bench
 
 clean:
-	rm -rf data bench/out
+	rm -rf data bench/out bench/.venv-azeval

@@ -194,6 +194,7 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
         f"quality issue rate: {_fmt_value(with_issue / n if n else None)}"
     )
     print(f"rejected input records: {sync.rejected:,} (table rejected_records)")
+    print(_judge_line(hourly))
 
     failing_integrity = [e for e in evaluations if not e.passed and e.blocking]
     failing_quality = [e for e in evaluations if not e.passed and not e.blocking]
@@ -225,7 +226,8 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     )
     print(
         f"warehouse: {store.warehouse_path}  (tables: raw_completions, scored_conversations, "
-        "conversation_issues, insight_reports, rejected_records, conversation_feedback, …)"
+        "judge_evaluations, conversation_issues, insight_reports, rejected_records, "
+        "conversation_feedback, …)"
     )
     _send_alerts(defs, settings, instance, pipeline)
     if settings.blob.enabled:  # docs/PUBLISHING.md
@@ -238,6 +240,29 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
         print("error: a run failed; see the Dagster logs above", file=sys.stderr)
         return 1
     return 1 if failing_integrity else 0
+
+
+def _judge_line(result: dg.ExecuteInProcessResult) -> str:
+    """What the LLM judge did in the run (docs/JUDGE.md), from its materialization metadata."""
+    event = next(
+        (
+            e
+            for e in result.get_asset_materialization_events()
+            if e.asset_key.to_user_string() == "judge_evaluations"
+        ),
+        None,
+    )
+    if event is None:
+        return "judge: not run"
+    md = {k: getattr(v, "value", v) for k, v in event.materialization.metadata.items()}
+    if "judge_calls" not in md:
+        return f"judge: {md.get('judge', 'off')}"
+    return (
+        f"judge: {md['judge']}: {md.get('judge_sampled_conversations', 0):,} conversations "
+        f"sampled, {md['judge_calls']:,} calls, {md.get('judge_cache_hits', 0):,} cache hits, "
+        f"{md.get('judge_skipped_budget', 0):,} over budget, "
+        f"{md.get('judge_total_tokens', 0):,} tokens (table judge_evaluations)"
+    )
 
 
 def _api_source(settings: Settings, kind: str | None):

@@ -13,6 +13,7 @@ import dagster as dg
 from conv_pipeline.alert_sensors import build_alert_sensors
 from conv_pipeline.assets.feedback import build_feedback_assets
 from conv_pipeline.assets.improvement import build_improvement_assets
+from conv_pipeline.assets.judge import build_judge_assets
 from conv_pipeline.assets.publish import (
     PUBLISH_ASSETS,
     blob_retention_sync,
@@ -23,10 +24,11 @@ from conv_pipeline.assets.raw import build_raw_completions
 from conv_pipeline.assets.reports import build_report_assets
 from conv_pipeline.assets.scoring import build_scoring_assets
 from conv_pipeline.core.config import load_config
-from conv_pipeline.jobs import build_jobs
+from conv_pipeline.jobs import build_jobs, build_judge_calibration_job
 from conv_pipeline.partitions import build_partitions
 from conv_pipeline.resources import (
     CompletionSource,
+    JudgeResource,
     LocalExportSource,
     PipelineStore,
     StoredCompletionsApiSource,
@@ -69,12 +71,27 @@ def build_source(settings: Settings) -> CompletionSource:
     )
 
 
+def build_judge(settings: Settings) -> JudgeResource:
+    j = settings.judge
+    return JudgeResource(
+        model=j.model,
+        kind=j.kind or "openai",
+        endpoint=j.endpoint,
+        base_url=j.base_url,
+        api_version=j.api_version,
+        # The key stays an EnvVar: Dagster resolves it at run time and never shows it.
+        api_key=dg.EnvVar(j.api_key_var) if j.api_key_var and j.enabled else None,
+        insights_model=j.insights_model if j.enabled else "",
+    )
+
+
 def build_definitions(settings: Settings) -> dg.Definitions:
     config = load_config(settings.monitoring_config or None)
     parts = build_partitions(config.partition_start)
     assets = [
         build_raw_completions(parts),
         *build_scoring_assets(parts, config),
+        *build_judge_assets(parts, config),
         *build_report_assets(parts, config),
         *build_improvement_assets(parts, config),
         *build_feedback_assets(parts, config),
@@ -90,7 +107,7 @@ def build_definitions(settings: Settings) -> dg.Definitions:
     blob_sensors = [build_blob_retention_sensor(retention_job)] if settings.blob.enabled else []
     return dg.Definitions(
         assets=assets,
-        jobs=[hourly_job, daily_job, retention_job, *blob_jobs],
+        jobs=[hourly_job, daily_job, retention_job, build_judge_calibration_job(), *blob_jobs],
         schedules=[
             *build_schedules(hourly_job, daily_job),
             build_retention_schedule(config.privacy.retention.cron_schedule),
@@ -104,6 +121,7 @@ def build_definitions(settings: Settings) -> dg.Definitions:
         ],
         resources={
             "source": build_source(settings),
+            "judge": build_judge(settings),
             "pipeline": PipelineStore(
                 data_dir=str(settings.data_dir),
                 monitoring_config_path=settings.monitoring_config,

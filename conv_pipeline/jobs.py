@@ -21,12 +21,14 @@ def build_jobs(
         selection=dg.AssetSelection.assets(
             "raw_completions",
             "scored_conversations",
+            "judge_evaluations",
             "conversation_issues",
             "insight_report",
             *extra_hourly,
         ),
         partitions_def=parts.hourly,
-        description="Ingest, score, categorize and report the selected hours (checks included).",
+        description="Ingest, score, judge (when configured), categorize and report the selected hours (checks "
+        "included).",
     )
     daily = dg.define_asset_job(
         DAILY_JOB,
@@ -40,3 +42,14 @@ def build_jobs(
         ),
     )
     return hourly, daily
+
+
+JUDGE_CALIBRATION_JOB = "judge_calibration_job"
+
+
+def build_judge_calibration_job() -> dg.UnresolvedAssetJobDefinition:
+    return dg.define_asset_job(
+        JUDGE_CALIBRATION_JOB,
+        selection=dg.AssetSelection.assets("judge_calibration"),
+        description="Score the golden set with the judge and measure its agreement with people.",
+    )

@@ -156,6 +156,54 @@ def _alert_settings() -> AlertSettings:
 
 
 @dataclass(frozen=True)
+class JudgeEnv:
+    """Where the LLM judge is (docs/JUDGE.md). Off (``model`` empty) until
+    ``CONV_PIPELINE_JUDGE_MODEL`` is set. The key is not held here: ``api_key_var`` names the
+    variable the resource resolves at run time (``dg.EnvVar``); empty means Entra ID."""
+
+    model: str = ""
+    kind: str = ""
+    endpoint: str = ""
+    base_url: str = ""
+    api_version: str = "2025-02-01-preview"
+    api_key_var: str = ""
+    insights_model: str = ""
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.model)
+
+
+def _judge_env() -> JudgeEnv:
+    model = _env("CONV_PIPELINE_JUDGE_MODEL").strip()
+    endpoint = _env("CONV_PIPELINE_JUDGE_ENDPOINT") or _env("AZURE_OPENAI_ENDPOINT")
+    base_url = _env("CONV_PIPELINE_JUDGE_BASE_URL") or _env("OPENAI_BASE_URL")
+    kind = _env("CONV_PIPELINE_JUDGE_KIND").strip().lower()
+    if not kind:
+        # an explicit judge base URL wins; then the Azure endpoint; then an OpenAI base URL
+        if _env("CONV_PIPELINE_JUDGE_BASE_URL"):
+            kind = "openai"
+        else:
+            kind = "azure_openai" if endpoint else "openai"
+    fallback = {"azure_openai": "AZURE_OPENAI_API_KEY", "openai": "OPENAI_API_KEY"}.get(kind, "")
+    key_var = next(
+        (v for v in ("CONV_PIPELINE_JUDGE_API_KEY", fallback) if v and _has(v)),
+        "",
+    )
+    insights = _env("CONV_PIPELINE_JUDGE_INSIGHTS_MODEL").strip()
+    return JudgeEnv(
+        model=model,
+        kind=kind,
+        endpoint=endpoint,
+        base_url=base_url,
+        api_version=_env("CONV_PIPELINE_JUDGE_API_VERSION")
+        or _env("OPENAI_API_VERSION", "2025-02-01-preview"),
+        api_key_var=key_var,
+        insights_model="" if insights.lower() == "off" else (insights or model),
+    )
+
+
+@dataclass(frozen=True)
 class Settings:
     data_dir: Path
     local_dir: Path
@@ -165,6 +213,7 @@ class Settings:
     api: ApiSettings = ApiSettings()
     blob: BlobSettings = BlobSettings()
     alerts: AlertSettings = AlertSettings()
+    judge: JudgeEnv = JudgeEnv()
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -182,6 +231,7 @@ class Settings:
             api=_api_settings(source),
             blob=_blob_settings(),
             alerts=_alert_settings(),
+            judge=_judge_env(),
         )
 
     @staticmethod

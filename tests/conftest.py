@@ -289,3 +289,17 @@ def azurite(tmp_path_factory: pytest.TempPathFactory):
     server = start_azurite(tmp_path_factory.mktemp("azurite"))
     yield server
     server.stop()
+
+
+@pytest.fixture(autouse=True)
+def _no_judge_from_the_developer_environment(monkeypatch):
+    """Tests never reach a real LLM judge: a judge a test wants is configured by the test."""
+    for name in (
+        "CONV_PIPELINE_JUDGE_MODEL",
+        "CONV_PIPELINE_JUDGE_KIND",
+        "CONV_PIPELINE_JUDGE_ENDPOINT",
+        "CONV_PIPELINE_JUDGE_BASE_URL",
+        "CONV_PIPELINE_JUDGE_API_KEY",
+        "CONV_PIPELINE_JUDGE_INSIGHTS_MODEL",
+    ):
+        monkeypatch.delenv(name, raising=False)

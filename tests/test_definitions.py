@@ -28,7 +28,9 @@ IMPROVEMENT = {
         "conversation_feedback",
     )
 }
-ALL_ASSETS = {RAW, SCORED, ISSUES, REPORT, DAILY} | IMPROVEMENT
+JUDGE = dg.AssetKey("judge_evaluations")
+CALIBRATION = dg.AssetKey("judge_calibration")
+ALL_ASSETS = {RAW, SCORED, ISSUES, REPORT, DAILY, JUDGE, CALIBRATION} | IMPROVEMENT
 
 
 def _deps(defs: dg.Definitions) -> dict[dg.AssetKey, set[dg.AssetKey]]:
@@ -47,7 +49,8 @@ def test_lineage_runs_raw_to_daily_report(defs):
     deps = _deps(defs)
     assert deps[RAW] == set()
     assert deps[SCORED] == {RAW}
-    assert deps[ISSUES] == {SCORED}
+    assert deps[JUDGE] == {RAW, SCORED}
+    assert deps[ISSUES] == {SCORED, JUDGE}
     assert deps[REPORT] == {SCORED, ISSUES}
     assert deps[DAILY] == {REPORT}
 
@@ -64,7 +67,7 @@ def test_every_asset_is_described_grouped_kinded_and_versioned(defs):
 def test_groups_follow_the_layers(defs):
     groups = {s.key: s.group_name for s in defs.resolve_all_asset_specs()}
     assert groups[RAW] == "ingestion"
-    assert groups[SCORED] == groups[ISSUES] == "evaluation"
+    assert groups[SCORED] == groups[ISSUES] == groups[JUDGE] == groups[CALIBRATION] == "evaluation"
     assert groups[REPORT] == groups[DAILY] == "insights"
     assert {groups[k] for k in IMPROVEMENT} == {"improvement"}
 
@@ -92,6 +95,10 @@ def test_integrity_checks_on_scored_are_blocking(defs):
         (SCORED, "alert_error_rate"),
         (SCORED, "quality_threshold"),
         (ISSUES, "alert_quality_issue_rate"),
+        (JUDGE, "judge_average_score"),
+        (JUDGE, "judge_pass_rate"),
+        (JUDGE, "judge_failure_rate"),
+        (CALIBRATION, "judge_agreement"),
     ],
 )
 def test_quality_checks_exist_and_never_block(defs, asset, name):
@@ -182,9 +189,12 @@ def test_jobs_select_the_right_assets(defs):
     assert {n.name for n in hourly.nodes} == {
         "raw_completions",
         "scored_conversations",
+        "judge_evaluations",
         "conversation_issues",
         "insight_report",
     }
+    calibration = defs.resolve_job_def("judge_calibration_job")
+    assert {n.name for n in calibration.nodes} == {"judge_calibration"}
     assert {n.name for n in daily.nodes} == {"daily_insight_report"} | {
         k.to_user_string() for k in IMPROVEMENT
     }
@@ -193,7 +203,7 @@ def test_jobs_select_the_right_assets(defs):
 
 
 def test_every_asset_backfills_in_a_single_run(defs):
-    for key in ALL_ASSETS:
+    for key in ALL_ASSETS - {CALIBRATION}:  # the golden set is not partitioned
         policy = defs.resolve_assets_def(key).backfill_policy
         assert policy == dg.BackfillPolicy.single_run(), key.to_user_string()
 

@@ -21,6 +21,8 @@ from conv_pipeline.assets.scoring import ISSUES_KEY, SCORED_KEY
 from conv_pipeline.core import feedback as fb
 from conv_pipeline.core import privacy
 from conv_pipeline.core.config import MonitoringConfig
+from conv_pipeline.core.judge import store as judge_store
+from conv_pipeline.core.judge.pipeline import join_judgments
 from conv_pipeline.core.schema import CONVERSATION_FEEDBACK, FEEDBACK_AGREEMENT, conform
 from conv_pipeline.core.storage import DataStore, atomic_write_parquet
 from conv_pipeline.partitions import Partitions
@@ -80,7 +82,11 @@ def build_feedback_assets(parts: Partitions, config: MonitoringConfig) -> list[d
         per_day, last = [], {}
         for day in context.partition_keys:
             hours = hours_of(day_start(day), 1)
-            scored = store.read_hours("scored_conversations", hours)
+            # the judge's columns (judge_score …) join the scored rows, as in the warehouse view
+            scored = join_judgments(
+                store.read_hours("scored_conversations", hours),
+                judge_store.read_hours(store, hours),
+            )
             issues = store.read_hours("conversation_issues", hours)
             raw = store.read_hours("raw_completions", hours, columns=_RAW_COLUMNS)
             md_rows, md_bad = fb.from_metadata(raw, st)

@@ -23,6 +23,8 @@ from conv_pipeline.assets.scoring import ISSUES_KEY, SCORED_KEY
 from conv_pipeline.core import clusters as clusters_core
 from conv_pipeline.core import datasets, drift, experiments
 from conv_pipeline.core.config import MonitoringConfig
+from conv_pipeline.core.judge import store as judge_store
+from conv_pipeline.core.judge.pipeline import join_judgments
 from conv_pipeline.core.schema import (
     EXPERIMENT_RESULTS,
     FAILURE_CLUSTERS,
@@ -73,7 +75,10 @@ def window_hours(day: str, window_days: int) -> list[str]:
 
 
 def _read(store: DataStore, hours: list[str], raw_columns: list[str] | None = None):
-    scored = store.read_hours("scored_conversations", hours)
+    # the judge's columns (judge_score …) join the scored rows, as in the warehouse view
+    scored = join_judgments(
+        store.read_hours("scored_conversations", hours), judge_store.read_hours(store, hours)
+    )
     issues = store.read_hours("conversation_issues", hours)
     raw = store.read_hours("raw_completions", hours, columns=raw_columns) if raw_columns else None
     return scored, issues, raw

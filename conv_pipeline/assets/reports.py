@@ -11,11 +11,16 @@ import polars as pl
 from conv_pipeline.assets._meta import md_table
 from conv_pipeline.assets.scoring import ISSUES_KEY, SCORED_KEY
 from conv_pipeline.core.config import MonitoringConfig
-from conv_pipeline.core.report import build_report, render_markdown, totals
+from conv_pipeline.core.judge import store as judge_store
+from conv_pipeline.core.judge.cache import JudgmentCache
+from conv_pipeline.core.judge.insights import generate_insights
+from conv_pipeline.core.judge.pipeline import join_judgments
+from conv_pipeline.core.judge.report import judge_section
+from conv_pipeline.core.report import SEGMENTS, build_report, render_markdown, totals
 from conv_pipeline.core.schema import HOUR_KEY_FORMAT, INSIGHT_REPORTS, conform, parse_hour_key
 from conv_pipeline.core.storage import DataStore, atomic_write_bytes, atomic_write_parquet
 from conv_pipeline.partitions import Partitions
-from conv_pipeline.resources import PipelineStore
+from conv_pipeline.resources import JudgeResource, PipelineStore
 
 REPORT_KEY = dg.AssetKey("insight_report")
 # What a report needs from raw_completions: the texts of its worst examples.
@@ -77,6 +82,39 @@ def _previous_totals(
     return None
 
 
+def _add_judge(
+    report: dict,
+    kind: str,
+    scored: pl.DataFrame,
+    judged: pl.DataFrame,
+    judge: JudgeResource,
+    store: DataStore,
+    config: MonitoringConfig,
+) -> None:
+    """The judge's figures by evaluator and segment, and the LLM-written insights, when the
+    judge is configured (docs/JUDGE.md); without it the report stays the rule-based one."""
+    if judge.enabled or judged.height:
+        report["judge"] = judge_section(judged, join_judgments(scored, judged), SEGMENTS)
+    ins = config.judge.insights
+    wanted = kind in ins.kinds or (
+        kind == "hourly"
+        and ins.hourly_when_alerting
+        and any(a["triggered"] for a in report.get("alerts", []))
+    )
+    if judge.insights_enabled and ins.enabled and wanted and report["totals"]["conversations"]:
+        with JudgmentCache(judge_store.cache_path(store)) as cache:
+            report["insights"] = generate_insights(
+                report,
+                judge.connection(judge.insights_model),
+                cache,
+                allowed_actions=config.improvement_actions,
+                max_output_tokens=ins.max_output_tokens,
+                examples=ins.examples,
+                max_retries=config.judge.max_retries,
+                timeout=max(config.judge.timeout_seconds, 120.0),
+            )
+
+
 def _summary_table(rows: list[dict]) -> str:
     return md_table(pl.DataFrame(rows), limit=48)
 
@@ -100,7 +138,7 @@ def build_report_assets(parts: Partitions, config: MonitoringConfig) -> list[dg.
         ),
     )
     def insight_report(
-        context: dg.AssetExecutionContext, pipeline: PipelineStore
+        context: dg.AssetExecutionContext, pipeline: PipelineStore, judge: JudgeResource
     ) -> dg.MaterializeResult:
         store = pipeline.store
         keys = context.partition_keys
@@ -109,6 +147,8 @@ def build_report_assets(parts: Partitions, config: MonitoringConfig) -> list[dg.
         )
         scored = _split(store.read_hours("scored_conversations", keys), "partition_key")
         issues = _split(store.read_hours("conversation_issues", keys), "partition_key")
+        judged_all = judge_store.read_hours(store, keys)
+        judged = _split(judged_all, "partition_key") if judged_all.height else {}
         rejected = store.rejected_counts()
         empty_raw = store.read_hours("raw_completions", [], columns=TEXT_COLUMNS)
         empty_scored = store.read_hours("scored_conversations", []).clear()
@@ -135,6 +175,15 @@ def build_report_assets(parts: Partitions, config: MonitoringConfig) -> list[dg.
                 previous_totals=previous,
                 rejected=rejected.get(key, 0),
                 config=config,
+            )
+            _add_judge(
+                report,
+                "hourly",
+                scored.get(key, empty_scored),
+                judged.get(key, judged_all.clear()),
+                judge,
+                store,
+                config,
             )
             computed[key] = report["totals"]
             last_md, last_path = _publish(store, report, "hourly", key)
@@ -180,7 +229,7 @@ def build_report_assets(parts: Partitions, config: MonitoringConfig) -> list[dg.
         ),
     )
     def daily_insight_report(
-        context: dg.AssetExecutionContext, pipeline: PipelineStore
+        context: dg.AssetExecutionContext, pipeline: PipelineStore, judge: JudgeResource
     ) -> dg.MaterializeResult:
         store = pipeline.store
         rejected = store.rejected_counts()
@@ -204,6 +253,9 @@ def build_report_assets(parts: Partitions, config: MonitoringConfig) -> list[dg.
                 previous_totals=_previous_totals(store, "daily", prev_day, computed),
                 rejected=sum(rejected.get(h, 0) for h in hours),
                 config=config,
+            )
+            _add_judge(
+                report, "daily", scored, judge_store.read_hours(store, hours), judge, store, config
             )
             report["hourly_trend"] = (
                 scored.group_by("partition_key")

@@ -8,6 +8,8 @@ from conv_pipeline.assets.raw import RAW_KEY
 from conv_pipeline.checks import integrity, quality
 from conv_pipeline.core.config import MonitoringConfig
 from conv_pipeline.core.issues import categorize_issues
+from conv_pipeline.core.judge import store as judge_store
+from conv_pipeline.core.judge.pipeline import with_judge_issues
 from conv_pipeline.core.report import partition_metrics, quality_distribution
 from conv_pipeline.core.retention import retained_keys
 from conv_pipeline.core.schema import CONVERSATION_ISSUES, SCORED_CONVERSATIONS, conform
@@ -20,6 +22,10 @@ ISSUES_KEY = dg.AssetKey("conversation_issues")
 
 
 def build_scoring_assets(parts: Partitions, config: MonitoringConfig) -> list[dg.AssetsDefinition]:
+    from conv_pipeline.assets.judge import JUDGE_KEY, judge_issue_map
+
+    judge_issue_of = judge_issue_map(config)
+
     @dg.asset(
         key=SCORED_KEY,
         deps=[RAW_KEY],
@@ -84,7 +90,7 @@ def build_scoring_assets(parts: Partitions, config: MonitoringConfig) -> list[dg
 
     @dg.asset(
         key=ISSUES_KEY,
-        deps=[SCORED_KEY],
+        deps=[SCORED_KEY, JUDGE_KEY],
         partitions_def=parts.hourly,
         backfill_policy=dg.BackfillPolicy.single_run(),
         group_name="evaluation",
@@ -94,7 +100,9 @@ def build_scoring_assets(parts: Partitions, config: MonitoringConfig) -> list[dg
         description=(
             "One row per (completion, issue): the seed's `response_too_short` (< 50 characters) and "
             "`response_too_long` (> 1000), plus `empty_response`, `low_quality`, `refusal`, "
-            "`truncated`, `content_filtered` and `missing_finish_reason`."
+            "`truncated`, `content_filtered` and `missing_finish_reason`; with the LLM judge on, "
+            "`incoherent`, `disfluent`, `irrelevant`, `ungrounded` (and custom evaluators' issues) "
+            "for judgments below their threshold."
         ),
         check_specs=[
             *integrity.specs(ISSUES_KEY, [integrity.KNOWN_ISSUES]),
@@ -110,6 +118,8 @@ def build_scoring_assets(parts: Partitions, config: MonitoringConfig) -> list[dg
         issues = categorize_issues(
             scored, low_quality_below=config.pipeline_settings.low_quality_below
         )
+        judged = judge_store.read_hours(store, keys)
+        issues = with_judge_issues(issues, scored, judged, judge_issue_of)
         by_key = issues.partition_by("partition_key", as_dict=True, maintain_order=True)
         for key in keys:
             store.write_hour("conversation_issues", key, by_key.get((key,), issues.clear()))

@@ -15,6 +15,9 @@ The seed's keys keep their meaning; the keys we add sit beside them in ``pipelin
 * ``segment_min_conversations``: a segment needs this many conversations to drive a recommendation.
 * ``improvement``: a section of its own (fine-tuning and regression-eval datasets, A/B
   experiments, drift, failure clusters); every key is documented in docs/IMPROVEMENT.md.
+* ``judge``: the LLM judge (evaluators, sampling, budgets, rate limits, checks, insights,
+  calibration); every key is documented in docs/JUDGE.md. The judge only runs when a model is
+  configured in the environment (``CONV_PIPELINE_JUDGE_MODEL``).
 * ``privacy``: PII redaction (kinds, marker, on/off) and the retention of raw detail
   (docs/PRIVACY.md); ``improvement.feedback``: explicit user feedback (docs/FEEDBACK.md).
 * ``batch_size`` and ``analysis_frequency`` are kept for compatibility with the seed; partitions are
@@ -30,7 +33,14 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    field_validator,
+    model_validator,
+)
 
 DEFAULT_CONFIG_PATH = Path(__file__).resolve().parent.parent / "monitoring_config.json"
 
@@ -271,10 +281,92 @@ class AlertingSettings(BaseModel):
     worst_examples: int = Field(default=3, ge=0, le=50)
 
 
+class JudgeEvaluatorSettings(BaseModel):
+    """One evaluator: a bundled one by name (``{}``), or a custom one with its prompt file."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    prompt: str | None = None  # a prompt file, relative to the monitoring config's folder
+    threshold: int | None = Field(None, ge=1, le=5)  # default: judge.threshold
+    issue: str | None = None  # the issue a failing judgment raises (default: low_<name>)
+    enabled: bool = True
+
+
+class JudgeChecksSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    min_average_score: float = 3.0  # mean judge_score of an hour below this: WARN
+    min_pass_rate: float = Field(0.8, ge=0.0, le=1.0)  # share of passing judgments below: WARN
+    max_failure_rate: float = Field(0.05, ge=0.0, le=1.0)  # failed/unparseable share above: WARN
+    min_judged: int = Field(10, ge=1)  # an hour with fewer judged conversations passes, noted
+
+
+class JudgeInsightsSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: bool = True  # only when a model is configured
+    kinds: list[str] = Field(default_factory=lambda: ["daily"])  # reports that always get them
+    hourly_when_alerting: bool = True  # an hourly report with a triggered alert gets them too
+    max_output_tokens: int = Field(900, ge=50)
+    examples: int = Field(5, ge=0)
+
+
+class JudgeCalibrationSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    golden_set: str | None = None  # JSONL of human-labelled pairs; default: the bundled one
+    min_kappa: float = Field(0.6, ge=-1.0, le=1.0)  # quadratic-weighted Cohen's kappa
+    min_items: int = Field(5, ge=2)  # per evaluator, for its agreement to count
+
+
+class JudgeSettings(BaseModel):
+    """The ``judge`` section (docs/JUDGE.md)."""
+
+    model_config = ConfigDict(extra="forbid")  # a misspelt key is an error
+
+    evaluators: dict[str, JudgeEvaluatorSettings] = Field(
+        default_factory=lambda: {
+            name: JudgeEvaluatorSettings()
+            for name in ("coherence", "fluency", "relevance", "groundedness")
+        }
+    )
+    threshold: int = Field(3, ge=1, le=5)  # a score >= threshold passes (as Azure AI Evaluation)
+    sampling_rate: float = Field(0.1, ge=0.0, le=1.0)  # of the other conversations, per hour
+    always_judge_below_quality: float | None = 6.0  # heuristic score below this: always judged
+    always_judge_flagged: bool = True  # a conversation with a heuristic issue: always judged
+    sampling_seed: int = 0
+    max_judgments_per_run: int = Field(5_000, ge=0)  # judge calls (cache hits are free)
+    max_tokens_per_run: int = Field(5_000_000, ge=0)  # prompt + completion tokens of judge calls
+    concurrency: int = Field(16, ge=1)
+    requests_per_minute: int = Field(600, ge=1)
+    tokens_per_minute: int = Field(600_000, ge=1)
+    max_retries: int = Field(6, ge=0)
+    timeout_seconds: float = Field(60.0, gt=0)
+    max_output_tokens: int = Field(400, ge=16)
+    temperature: float | None = 0.0  # null: not sent (models that only take the default)
+    usd_per_million_prompt_tokens: float | None = 2.5  # for the estimate; null: tokens only
+    usd_per_million_completion_tokens: float | None = 10.0
+    checks: JudgeChecksSettings = Field(default_factory=JudgeChecksSettings)
+    insights: JudgeInsightsSettings = Field(default_factory=JudgeInsightsSettings)
+    calibration: JudgeCalibrationSettings = Field(default_factory=JudgeCalibrationSettings)
+
+    @field_validator("evaluators")
+    @classmethod
+    def _names(cls, value: dict[str, JudgeEvaluatorSettings]) -> dict:
+        for name in value:
+            if not re.fullmatch(r"[a-z][a-z0-9_]{0,39}", name):
+                raise ValueError(
+                    f"judge evaluator name {name!r} must be lower-case letters, digits and _ "
+                    "(it names columns)"
+                )
+        return value
+
+
 class MonitoringConfig(BaseModel):
     pipeline_settings: PipelineSettings = Field(default_factory=PipelineSettings)
     alerting: AlertingSettings = Field(default_factory=AlertingSettings)
     improvement: ImprovementSettings = Field(default_factory=ImprovementSettings)
+    judge: JudgeSettings = Field(default_factory=JudgeSettings)
     privacy: PrivacySettings = Field(default_factory=PrivacySettings)
     evaluation_metrics: list[str] = Field(default_factory=list)
     improvement_actions: list[str] = Field(
@@ -286,6 +378,13 @@ class MonitoringConfig(BaseModel):
             "quality_threshold_adjustments",
         ]
     )
+
+    # Where the config file lives: custom judge prompts are relative to it.
+    _source_dir: Path = PrivateAttr(default=DEFAULT_CONFIG_PATH.parent)
+
+    @property
+    def source_dir(self) -> Path:
+        return self._source_dir
 
     @property
     def alerts(self) -> list[AlertCondition]:
@@ -307,6 +406,8 @@ def load_config(path: str | Path | None = None) -> MonitoringConfig:
     except json.JSONDecodeError as exc:
         raise ValueError(f"monitoring config {target} is not valid JSON: {exc}") from exc
     try:
-        return MonitoringConfig.model_validate(raw)
+        config = MonitoringConfig.model_validate(raw)
     except ValueError as exc:
         raise ValueError(f"monitoring config {target} is invalid: {exc}") from exc
+    config._source_dir = target.resolve().parent
+    return config

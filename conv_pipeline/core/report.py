@@ -113,7 +113,10 @@ def segment_table(scored: pl.DataFrame, issues: pl.DataFrame, segment: str) -> l
             .pivot(on="issue", index="value", values="len")
             .fill_null(0)
         )
-        issue_cols = [c for c in ISSUE_RULES if c in counts.columns]
+        # the rules' issues in their order, then any other (the LLM judge's) by name
+        issue_cols = [c for c in ISSUE_RULES if c in counts.columns] + sorted(
+            c for c in counts.columns if c != "value" and c not in ISSUE_RULES
+        )
         base = base.join(counts, on="value", how="left").with_columns(
             [pl.col(c).fill_null(0) for c in issue_cols]
         )
@@ -138,8 +141,24 @@ def issue_summary(scored: pl.DataFrame, issues: pl.DataFrame) -> list[dict]:
             "rate": _r(counts.get(name, 0) / n) if n else None,
             "rule": rule,
         }
-        for name, (severity, rule) in ISSUE_RULES.items()
+        for name, (severity, rule) in {**ISSUE_RULES, **_other_rules(issues)}.items()
     ]
+
+
+def _other_rules(issues: pl.DataFrame) -> dict[str, tuple[str, str]]:
+    """Issues in the table beyond the heuristic rules (the LLM judge's), with their severity."""
+    if not issues.height:
+        return {}
+    other = (
+        issues.filter(~pl.col("issue").is_in(list(ISSUE_RULES)))
+        .group_by("issue")
+        .agg(pl.col("severity").first())
+        .sort("issue")
+    )
+    return {
+        r["issue"]: (r["severity"], "LLM judge: evaluator below threshold")
+        for r in other.to_dicts()
+    }
 
 
 def worst_examples(
@@ -532,6 +551,10 @@ def render_markdown(report: dict) -> str:
                 f"| {h['hour']} | {h['conversations']} | {_fmt(h['average_quality'])} | "
                 f"{_fmt(h['avg_response_length'])} |"
             )
+    if report.get("judge") or report.get("insights"):
+        from conv_pipeline.core.judge.report import render_judge_sections
+
+        lines += render_judge_sections(report)
     lines += ["", "## Worst examples", ""]
     lines += [
         "| completion id | score | issues | segment | user asked | answer |",

@@ -13,6 +13,7 @@ everything dated before it:
 * ``conversation_feedback``: the comment (and the comments the feedback report quotes);
 * insight reports (Markdown, JSON and the ``insight_reports`` rows): the worst examples keep their
   id, score and issues, their question and answer are removed;
+* ``judge_evaluations`` and the judgment cache: the judge's reasons and raw answers (scores stay);
 * the improvement datasets of days before the cutoff (``datasets/*/<day>/*.jsonl``): deleted, their
   ``manifest.json`` (counts only) stays.
 
@@ -68,6 +69,7 @@ class RetentionResult:
     feedback_comments: int = 0
     reports: int = 0
     dataset_files_deleted: int = 0
+    judge_reasons: int = 0
     local_export_note: str = ""
     touched: list[str] = field(default_factory=list)
 
@@ -159,6 +161,10 @@ def apply_retention(
     _feedback_reports(store, cutoff_day, result)
     _reports(store, cutoff, result)
     _datasets(store, cutoff_day, result)
+    # the LLM judge's reasons, which may quote the conversation (docs/JUDGE.md)
+    from conv_pipeline.core.judge.store import apply_retention as judge_retention
+
+    result.judge_reasons = judge_retention(store, cutoff)
     return result
 
 

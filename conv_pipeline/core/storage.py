@@ -164,6 +164,10 @@ class DataStore:
                 f"CREATE OR REPLACE VIEW {table} AS SELECT {star} FROM read_parquet("
                 f"'{_sql_str(glob)}', union_by_name = true, hive_partitioning = false)"
             )
+        # The judge's tables, and scored_conversations joined with its columns (docs/JUDGE.md).
+        from conv_pipeline.core.judge.store import warehouse_statements
+
+        statements += warehouse_statements(self)
         with self._lock():
             for attempt in range(attempts):
                 try:

@@ -6,7 +6,13 @@ For tests (the official ``openai`` SDK talks HTTP to it) and local trials
 
 from conv_pipeline.standin.faults import KINDS as FAULT_KINDS
 from conv_pipeline.standin.faults import FaultRule, Faults
-from conv_pipeline.standin.responder import Responder, default_responder, scripted
+from conv_pipeline.standin.responder import (
+    Responder,
+    default_judge_score,
+    default_responder,
+    judge_responder,
+    scripted,
+)
 from conv_pipeline.standin.server import (
     DEFAULT_API_KEY,
     MIN_API_VERSION,
@@ -30,7 +36,9 @@ __all__ = [
     "Responder",
     "StandinAPIError",
     "StoredCompletionsServer",
+    "default_judge_score",
     "default_responder",
+    "judge_responder",
     "scripted",
     "validate_metadata",
 ]

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import json
 import re
 import threading
 from collections.abc import Callable, Iterable
@@ -252,5 +253,45 @@ def scripted(replies: Iterable[Any], *, cycle: bool = False) -> Responder:
         if isinstance(reply, StandinAPIError):
             raise reply
         return copy.deepcopy(reply)
+
+    return responder
+
+
+def judged_answer(request: dict) -> str:
+    """The text after the last ``ANSWER:`` (or ``RESPONSE:``) of a judge prompt's last user
+    message; the whole message when there is none."""
+    text = last_user_text(request)
+    for marker in ("ANSWER:", "RESPONSE:", "Response:", "response:"):
+        if marker in text:
+            return text.rsplit(marker, 1)[1].strip()
+    return text.strip()
+
+
+def default_judge_score(request: dict) -> int:
+    """A deterministic score: 1 for an empty answer, 2 below 30 characters, otherwise 3-5 from a
+    hash of the answer."""
+    answer = judged_answer(request)
+    if not answer:
+        return 1
+    if len(answer) < 30:
+        return 2
+    return 3 + hashlib.sha256(answer.encode("utf-8", "surrogatepass")).digest()[0] % 3
+
+
+def judge_responder(score: Callable[[dict], int] | None = None, *, form: str = "json") -> Responder:
+    """A responder for LLM-judge prompts, for load tests and local trials: answers every request
+    with a score from ``score(request)`` (default :func:`default_judge_score`) in the given form:
+    ``"json"`` (``{"score": n, "reason": "..."}``) or ``"tags"`` (``<S0>…</S0><S1>…</S1><S2>n</S2>``,
+    the form Azure AI Evaluation's prompty evaluators parse)."""
+    pick = score or default_judge_score
+    if form not in ("json", "tags"):
+        raise ValueError("form must be 'json' or 'tags'")
+
+    def responder(request: dict) -> str:
+        n = int(pick(request))
+        reason = f"The stand-in judge gives {n} to an answer of {len(judged_answer(request))} characters."
+        if form == "tags":
+            return f"<S0>Let's think step by step.</S0><S1>{reason}</S1><S2>{n}</S2>"
+        return json.dumps({"score": n, "reason": reason})
 
     return responder

@@ -1,0 +1,235 @@
+"""Calling the judge: the official ``openai`` SDK, asynchronously, within bounds.
+
+* at most ``concurrency`` calls in flight (``asyncio.Semaphore``);
+* a requests-per-minute and a tokens-per-minute budget (``aiolimiter`` leaky buckets; a call
+  takes its estimated tokens from the second one);
+* retries are the SDK's: 429 (waiting ``retry-after-ms`` / ``retry-after``), 408/409, 5xx,
+  timeouts and dropped connections, with exponential backoff, up to ``max_retries`` times;
+* a run budget: at most ``max_calls`` calls and ``max_tokens`` tokens (actual tokens of finished
+  calls plus the estimates of calls in flight). A task past the budget is not sent and comes back
+  ``skipped_budget``.
+
+Every task comes back with an outcome (``ok``, ``unparseable``, ``failed``, ``skipped_budget``);
+nothing raises out of :func:`run_tasks` for a single call's failure.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from conv_pipeline.core.judge.parse import parse_judgment
+
+CHARS_PER_TOKEN = 4  # the estimate before a call; actual counts come from the answer's usage
+
+
+def estimate_tokens(messages: list[dict[str, str]], max_output_tokens: int) -> int:
+    chars = sum(len(m["content"]) for m in messages)
+    return chars // CHARS_PER_TOKEN + 4 * len(messages) + 3 + max_output_tokens
+
+
+@dataclass(frozen=True)
+class JudgeConnection:
+    """Where the judge is. ``api_key`` is the resolved secret (never printed: ``repr=False``);
+    ``None`` means Entra ID (``DefaultAzureCredential``) for Azure."""
+
+    kind: str  # azure_openai | openai
+    model: str  # the deployment (Azure) or model name
+    endpoint: str = ""
+    base_url: str = ""
+    api_version: str = "2025-02-01-preview"
+    api_key: str | None = field(default=None, repr=False)
+
+    def where(self) -> str:
+        place = (
+            self.endpoint if self.kind == "azure_openai" else (self.base_url or "api.openai.com")
+        )
+        return f"{self.kind} {place} model {self.model}"
+
+    def client(self, *, asynchronous: bool, max_retries: int, timeout: float) -> Any:
+        import openai
+
+        from conv_pipeline.core.api_export import entra_token_provider
+
+        common: dict[str, Any] = {"max_retries": max_retries, "timeout": timeout}
+        if self.kind == "azure_openai":
+            if not self.endpoint:
+                raise ValueError(
+                    "the judge on Azure OpenAI needs CONV_PIPELINE_JUDGE_ENDPOINT or "
+                    "AZURE_OPENAI_ENDPOINT"
+                )
+            cls = openai.AsyncAzureOpenAI if asynchronous else openai.AzureOpenAI
+            auth: dict[str, Any] = (
+                {"api_key": self.api_key}
+                if self.api_key
+                else {"azure_ad_token_provider": entra_token_provider()}
+            )
+            return cls(azure_endpoint=self.endpoint, api_version=self.api_version, **auth, **common)
+        if self.kind == "openai":
+            if not self.api_key:
+                raise ValueError(
+                    "the judge on an OpenAI-compatible service needs CONV_PIPELINE_JUDGE_API_KEY "
+                    "or OPENAI_API_KEY"
+                )
+            cls = openai.AsyncOpenAI if asynchronous else openai.OpenAI
+            return cls(base_url=self.base_url or None, api_key=self.api_key, **common)
+        raise ValueError(f"unknown judge kind {self.kind!r}; use azure_openai or openai")
+
+
+@dataclass
+class JudgeTask:
+    completion_id: str
+    evaluator: str
+    messages: list[dict[str, str]]
+    estimated_tokens: int
+
+
+@dataclass
+class Outcome:
+    status: str  # ok | unparseable | failed | skipped_budget | nothing_to_ground
+    score: int | None = None
+    reason: str | None = None
+    raw_output: str | None = None
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    finish_reason: str | None = None
+    response_model: str | None = None
+    cached: bool = False
+    seconds: float = 0.0
+
+
+@dataclass
+class Budget:
+    max_calls: int
+    max_tokens: int
+    calls: int = 0
+    tokens: int = 0  # actual tokens of finished calls
+    reserved: int = 0  # estimates of calls in flight
+    skipped: int = 0
+
+    def reserve(self, estimate: int) -> bool:
+        if self.calls >= self.max_calls or self.tokens + self.reserved + estimate > self.max_tokens:
+            self.skipped += 1
+            return False
+        self.calls += 1
+        self.reserved += estimate
+        return True
+
+    def settle(self, estimate: int, actual: int) -> None:
+        self.reserved -= estimate
+        self.tokens += actual
+
+
+@dataclass
+class RunLimits:
+    concurrency: int = 16
+    requests_per_minute: int = 600
+    tokens_per_minute: int = 600_000
+    max_retries: int = 6
+    timeout_seconds: float = 60.0
+    max_output_tokens: int = 400
+    temperature: float | None = 0.0
+    max_calls: int = 5_000
+    max_tokens: int = 5_000_000
+    rate_period_seconds: float = 60.0  # the "minute" of the rate budgets (shorter in tests)
+
+
+def _error_text(exc: BaseException) -> str:
+    status = getattr(exc, "status_code", None)
+    text = f"{type(exc).__name__}" + (f" {status}" if status else "") + f": {exc}"
+    return " ".join(text.split())[:400]
+
+
+async def _run(
+    tasks: list[JudgeTask],
+    client: Any,
+    model: str,
+    limits: RunLimits,
+    on_result: Callable[[JudgeTask, Outcome], None] | None,
+) -> tuple[list[Outcome], Budget]:
+    import openai
+    from aiolimiter import AsyncLimiter
+
+    sem = asyncio.Semaphore(limits.concurrency)
+    rpm = AsyncLimiter(limits.requests_per_minute, limits.rate_period_seconds)
+    tpm = AsyncLimiter(limits.tokens_per_minute, limits.rate_period_seconds)
+    budget = Budget(limits.max_calls, limits.max_tokens)
+    extra: dict[str, Any] = {"max_completion_tokens": limits.max_output_tokens}
+    if limits.temperature is not None:
+        extra["temperature"] = limits.temperature
+
+    async def one(task: JudgeTask) -> Outcome:
+        async with sem:
+            if not budget.reserve(task.estimated_tokens):
+                return Outcome(status="skipped_budget", reason="the run's judge budget ran out")
+            await rpm.acquire()
+            await tpm.acquire(min(task.estimated_tokens, limits.tokens_per_minute))
+            started = time.perf_counter()
+            actual = 0
+            try:
+                resp = await client.chat.completions.create(
+                    model=model, messages=task.messages, **extra
+                )
+            except (openai.APIError, ValueError) as exc:
+                outcome = Outcome(status="failed", reason=_error_text(exc))
+            else:
+                usage = resp.usage
+                choice = resp.choices[0] if resp.choices else None
+                text = choice.message.content if choice and choice.message else None
+                if text is None and choice and choice.message and choice.message.refusal:
+                    text = choice.message.refusal
+                prompt = int(usage.prompt_tokens or 0) if usage else 0
+                completion = int(usage.completion_tokens or 0) if usage else 0
+                actual = prompt + completion
+                parsed = parse_judgment(text, task.evaluator)
+                common = {
+                    "raw_output": (text or "")[:4000],
+                    "prompt_tokens": prompt,
+                    "completion_tokens": completion,
+                    "finish_reason": choice.finish_reason if choice else None,
+                    "response_model": resp.model,
+                }
+                if parsed is None:
+                    outcome = Outcome(
+                        status="unparseable",
+                        reason="the judge's answer holds no score 1-5: "
+                        + " ".join((text or "<empty>").split())[:200],
+                        **common,
+                    )
+                else:
+                    outcome = Outcome(
+                        status="ok", score=parsed.score, reason=parsed.reason, **common
+                    )
+            finally:
+                budget.settle(task.estimated_tokens, actual)
+            outcome.seconds = time.perf_counter() - started
+        if on_result is not None:
+            on_result(task, outcome)
+        return outcome
+
+    try:
+        outcomes = await asyncio.gather(*(one(t) for t in tasks))
+    finally:
+        await client.close()
+    return list(outcomes), budget
+
+
+def run_tasks(
+    tasks: list[JudgeTask],
+    connection: JudgeConnection,
+    limits: RunLimits,
+    on_result: Callable[[JudgeTask, Outcome], None] | None = None,
+    client: Any = None,
+) -> tuple[list[Outcome], Budget]:
+    """Judge ``tasks`` (in priority order: the budget cuts the end of the list) and return their
+    outcomes in the same order. ``on_result`` is called as each call finishes (the cache write)."""
+    if not tasks:
+        return [], Budget(limits.max_calls, limits.max_tokens)
+    if client is None:
+        client = connection.client(
+            asynchronous=True, max_retries=limits.max_retries, timeout=limits.timeout_seconds
+        )
+    return asyncio.run(_run(tasks, client, connection.model, limits, on_result))
