@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 export CONV_PIPELINE_DATA_DIR ?= $(CURDIR)/data
 export DAGSTER_HOME ?= $(CONV_PIPELINE_DATA_DIR)/dagster_home
 
-.PHONY: install demo test dev bench lint format clean
+.PHONY: install demo test dev bench lint format clean e2e
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -32,10 +32,15 @@ demo: $(STAMP)
 test: $(STAMP) $(NODE_STAMP)
 	$(BIN)/python -m pytest -q
 
+## make e2e: the UI in headless Chromium (installs Debian's chromium when missing); saves docs/img/*.png
+e2e: $(STAMP)
+	@command -v chromium >/dev/null || (apt-get update && apt-get install -y chromium)
+	$(BIN)/python -m pytest -q e2e
+
 ## make dev: the Dagster UI (http://127.0.0.1:3000) on the same data and instance as `make demo`
 dev: $(STAMP)
 	@mkdir -p $(DAGSTER_HOME)
-	@test -f $(DAGSTER_HOME)/dagster.yaml || printf 'telemetry:\n  enabled: false\n' > $(DAGSTER_HOME)/dagster.yaml
+	@test -f $(DAGSTER_HOME)/dagster.yaml || printf 'telemetry:\n  enabled: false\nnux:\n  enabled: false\n' > $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
 
 ## make bench: throughput figures (see docs/BENCHMARKS.md)
@@ -45,12 +50,12 @@ bench: $(STAMP)
 	$(BIN)/python bench/judge.py
 
 lint: $(STAMP)
-	$(BIN)/ruff check conv_pipeline tests bench
-	$(BIN)/ruff format --check conv_pipeline tests bench
+	$(BIN)/ruff check conv_pipeline tests bench e2e
+	$(BIN)/ruff format --check conv_pipeline tests bench e2e
 
 format: $(STAMP)
-	$(BIN)/ruff check --fix conv_pipeline tests bench
-	$(BIN)/ruff format conv_pipeline tests bench
+	$(BIN)/ruff check --fix conv_pipeline tests bench e2e
+	$(BIN)/ruff format conv_pipeline tests bench e2e
 
 clean:
 	rm -rf data bench/out bench/.venv-azeval

@@ -41,7 +41,10 @@ def _instance(settings: Settings) -> dg.DagsterInstance:
     home.mkdir(parents=True, exist_ok=True)
     config = home / "dagster.yaml"
     if not config.exists():
-        config.write_text("telemetry:\n  enabled: false\n", encoding="utf-8")
+        # Offline, and no welcome dialog over the first page of the UI.
+        config.write_text(
+            "telemetry:\n  enabled: false\nnux:\n  enabled: false\n", encoding="utf-8"
+        )
     return dg.DagsterInstance.from_config(str(home))
 
 

@@ -11,6 +11,7 @@ import warnings
 import dagster as dg
 
 from conv_pipeline.alert_sensors import build_alert_sensors
+from conv_pipeline.assets._ui import automation_sensor
 from conv_pipeline.assets.feedback import build_feedback_assets
 from conv_pipeline.assets.improvement import build_improvement_assets
 from conv_pipeline.assets.judge import build_judge_assets
@@ -116,6 +117,7 @@ def build_definitions(settings: Settings) -> dg.Definitions:
             *build_sensors(
                 parts, hourly_job, daily_job, sync_budget_seconds=settings.api.sensor_budget_seconds
             ),
+            automation_sensor(),
             *build_alert_sensors(parts, config),
             *blob_sensors,
         ],

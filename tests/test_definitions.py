@@ -4,6 +4,7 @@ partitions, schedules and jobs are what the UI and the operators rely on."""
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC, datetime
 
 import dagster as dg
@@ -252,3 +253,90 @@ def test_privacy_config_is_validated(tmp_path):
         config.write_text(json.dumps(bad), encoding="utf-8")
         with pytest.raises(ValueError, match=match):
             build_definitions(make_settings(tmp_path, monitoring_config=str(config)))
+
+
+# ---- what the UI shows about each asset (docs/UI.md) ------------------------------------------
+
+
+def test_owners_code_versions_and_kinds_for_the_ui(defs):
+    from conv_pipeline.assets import _ui
+
+    specs = {s.key: s for s in defs.resolve_all_asset_specs()}
+    for key, spec in specs.items():
+        assert spec.owners == ["team:llmops"], key
+        assert re.fullmatch(r"[0-9a-f]{12}", spec.code_version), key
+    assert specs[SCORED].code_version == _ui.code_version("scored_conversations")
+    assert {"openai", "azure", "duckdb", "polars"} <= set(specs[RAW].kinds)
+    assert "matplotlib" in specs[REPORT].kinds
+
+
+def test_a_code_version_follows_the_source_of_its_logic(tmp_path, monkeypatch):
+    import shutil
+
+    from conv_pipeline.assets import _ui
+
+    before = {n: _ui.code_version(n) for n in _ui.LOGIC_FILES}
+    copy = tmp_path / "conv_pipeline"
+    shutil.copytree(_ui._PACKAGE, copy, ignore=shutil.ignore_patterns("__pycache__"))
+    monkeypatch.setattr(_ui, "_PACKAGE", copy)
+    assert {n: _ui.code_version(n) for n in _ui.LOGIC_FILES} == before
+    with (copy / "core" / "issues.py").open("a", encoding="utf-8") as f:
+        f.write("\n# a changed rule\n")
+    after = {n: _ui.code_version(n) for n in _ui.LOGIC_FILES}
+    assert after["conversation_issues"] != before["conversation_issues"]
+    assert {n for n in after if after[n] != before[n]} == {"conversation_issues"}
+    monkeypatch.setattr(_ui, "CODE_VERSION_EPOCH", "2")
+    assert all(_ui.code_version(n) != after[n] for n in _ui.LOGIC_FILES)
+
+
+def test_materializations_record_the_code_version(defs, export, hourly_runner):
+    from conftest import hour_keys
+
+    instance = dg.DagsterInstance.ephemeral()
+    key = hour_keys()[0]
+    hourly_runner(defs, instance, key, key)
+    for asset in (RAW, SCORED, ISSUES, REPORT):
+        event = instance.get_latest_materialization_event(asset)
+        recorded = event.asset_materialization.tags["dagster/code_version"]
+        assert recorded == defs.resolve_assets_def(asset).code_versions_by_key[asset], asset
+
+
+def _meta_value(spec, key: str):
+    value = spec.metadata[key]
+    return getattr(value, "value", value)
+
+
+def test_column_schemas_and_lineage_are_definition_metadata(defs):
+    from conv_pipeline.core.schema import CONVERSATION_ISSUES, RAW_COMPLETIONS, SCORED_CONVERSATIONS
+
+    specs = {s.key: s for s in defs.resolve_all_asset_specs()}
+    for key, contract in ((RAW, RAW_COMPLETIONS), (SCORED, SCORED_CONVERSATIONS)):
+        schema = _meta_value(specs[key], "dagster/column_schema")
+        assert [c.name for c in schema.columns] == list(contract), key
+        assert all(c.description for c in schema.columns), key
+    issues_schema = _meta_value(specs[ISSUES], "dagster/column_schema")
+    assert [c.name for c in issues_schema.columns] == list(CONVERSATION_ISSUES)
+    lineage = _meta_value(specs[SCORED], "dagster/column_lineage").deps_by_column
+    assert set(lineage) == set(SCORED_CONVERSATIONS)
+    assert [(d.asset_key, d.column_name) for d in lineage["quality_score"]] == [(RAW, "response")]
+    assert [(d.asset_key, d.column_name) for d in lineage["user_type"]] == [(RAW, "user_type")]
+    assert {d.column_name for d in lineage["is_error"]} >= {"finish_reason", "response"}
+    for deps in lineage.values():  # every source column exists upstream
+        assert all(d.column_name in RAW_COMPLETIONS for d in deps)
+    issue_lineage = _meta_value(specs[ISSUES], "dagster/column_lineage")
+    for deps in issue_lineage.deps_by_column.values():
+        assert all(d.asset_key == SCORED and d.column_name in SCORED_CONVERSATIONS for d in deps)
+
+
+def test_downstream_layers_follow_upstream_when_the_automation_sensor_runs(defs):
+    specs = {s.key: s for s in defs.resolve_all_asset_specs()}
+    for key in (SCORED, ISSUES, REPORT):
+        condition = specs[key].automation_condition
+        assert condition is not None and condition.get_label() == "eager_after_blocking_checks"
+        labels = {c.get_label() for c in condition.children}
+        assert {"eager", "all_deps_blocking_checks_passed"} <= labels, key
+    assert specs[RAW].automation_condition is None
+    assert specs[DAILY].automation_condition is None
+    sensor = defs.resolve_sensor_def("automation_sensor")
+    assert isinstance(sensor, dg.AutomationConditionSensorDefinition)
+    assert sensor.default_status == dg.DefaultSensorStatus.STOPPED

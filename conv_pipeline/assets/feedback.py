@@ -8,6 +8,7 @@ import dagster as dg
 import polars as pl
 
 from conv_pipeline.assets._meta import md_table
+from conv_pipeline.assets._ui import asset_ui
 from conv_pipeline.assets.improvement import (
     _COMMON,
     _one_or_many,
@@ -56,7 +57,7 @@ def build_feedback_assets(parts: Partitions, config: MonitoringConfig) -> list[d
             "by quality band, AUC, point-biserial and Spearman correlations by segment (table "
             "`feedback_agreement`, `reports/feedback/<day>.md`)."
         ),
-        **_COMMON,
+        **{**_COMMON, **asset_ui("conversation_feedback")},
     )
     def conversation_feedback(
         context: dg.AssetExecutionContext, pipeline: PipelineStore

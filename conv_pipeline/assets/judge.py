@@ -11,6 +11,7 @@ import dagster as dg
 import polars as pl
 
 from conv_pipeline.assets._meta import column_schema, md_table
+from conv_pipeline.assets._ui import asset_ui
 from conv_pipeline.assets.raw import RAW_KEY
 from conv_pipeline.checks import judge as judge_checks
 from conv_pipeline.core.config import MonitoringConfig
@@ -58,8 +59,7 @@ def build_judge_assets(parts: Partitions, config: MonitoringConfig) -> list[dg.A
         backfill_policy=dg.BackfillPolicy.single_run(),
         group_name="evaluation",
         kinds={"openai", "parquet"},
-        owners=["team:llmops"],
-        code_version="1",
+        **asset_ui("judge_evaluations"),
         description=(
             "LLM-as-judge scores 1-5 with reason and pass/fail for a stratified sample of each "
             f"hour (every low-quality or flagged conversation, a share of the others): {described}. "
@@ -177,8 +177,7 @@ def build_judge_assets(parts: Partitions, config: MonitoringConfig) -> list[dg.A
         key=CALIBRATION_KEY,
         group_name="evaluation",
         kinds={"openai", "parquet"},
-        owners=["team:llmops"],
-        code_version="1",
+        **asset_ui("judge_calibration"),
         description=(
             "The judge against a golden set of human-labelled pairs (judge.calibration.golden_set, "
             "by default the small bundled one; 100-150 of your own are recommended): "

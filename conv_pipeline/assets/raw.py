@@ -4,6 +4,7 @@ import dagster as dg
 import polars as pl
 
 from conv_pipeline.assets._meta import standard
+from conv_pipeline.assets._ui import asset_ui
 from conv_pipeline.checks import integrity
 from conv_pipeline.core import privacy, retention
 from conv_pipeline.core.schema import RAW_COMPLETIONS
@@ -30,9 +31,7 @@ def build_raw_completions(parts: Partitions) -> dg.AssetsDefinition:
         partitions_def=parts.hourly,
         backfill_policy=dg.BackfillPolicy.single_run(),
         group_name="ingestion",
-        kinds={"polars", "parquet", "duckdb"},
-        owners=["team:llmops"],
-        code_version="1",
+        kinds={"openai", "azure", "duckdb", "polars", "parquet"},
         description=(
             "Stored completions (Azure OpenAI Stored Completions API or a local export) of each "
             "UTC hour of `created`, one row per completion: metadata promoted to columns, input "
@@ -44,6 +43,7 @@ def build_raw_completions(parts: Partitions) -> dg.AssetsDefinition:
         check_specs=integrity.specs(
             RAW_KEY, [integrity.UNIQUE, integrity.IN_WINDOW, integrity.SCHEMA]
         ),
+        **asset_ui("raw_completions"),
     )
     def raw_completions(
         context: dg.AssetExecutionContext, source: CompletionSource, pipeline: PipelineStore
@@ -74,6 +74,10 @@ def build_raw_completions(parts: Partitions) -> dg.AssetsDefinition:
             for key in batch:
                 store.write_hour("raw_completions", key, by_key.get((key,), frame.clear()))
             empty_hours += sum(1 for k in batch if (k,) not in by_key)
+            context.log.info(
+                f"raw_completions: {start + len(batch)}/{len(keys)} hours written "
+                f"(through {batch[-1]}): {frame.height} completions in this batch"
+            )
             frames.append(frame.select(_CHECK_COLUMNS))
             del frame, by_key
         frame = (

@@ -3,12 +3,14 @@
 report itself in the asset's metadata."""
 
 import json
+import time
 from datetime import UTC, datetime, timedelta
 
 import dagster as dg
 import polars as pl
 
 from conv_pipeline.assets._meta import md_table
+from conv_pipeline.assets._ui import asset_ui, plot_metadata
 from conv_pipeline.assets.scoring import ISSUES_KEY, SCORED_KEY
 from conv_pipeline.core.config import MonitoringConfig
 from conv_pipeline.core.judge import store as judge_store
@@ -16,6 +18,7 @@ from conv_pipeline.core.judge.cache import JudgmentCache
 from conv_pipeline.core.judge.insights import generate_insights
 from conv_pipeline.core.judge.pipeline import join_judgments
 from conv_pipeline.core.judge.report import judge_section
+from conv_pipeline.core.plots import TITLES, plot_trend, report_plots, write_plots
 from conv_pipeline.core.report import SEGMENTS, build_report, render_markdown, totals
 from conv_pipeline.core.schema import HOUR_KEY_FORMAT, INSIGHT_REPORTS, conform, parse_hour_key
 from conv_pipeline.core.storage import DataStore, atomic_write_bytes, atomic_write_parquet
@@ -119,6 +122,75 @@ def _summary_table(rows: list[dict]) -> str:
     return md_table(pl.DataFrame(rows), limit=48)
 
 
+PLOTS_ELSEWHERE = (
+    "The plots of this report are the `plot_*` entries of this materialization (and PNG files "
+    "beside the report's Markdown)."
+)
+
+
+def _plot_report(
+    store: DataStore,
+    config: MonitoringConfig,
+    report: dict,
+    scored: pl.DataFrame,
+    issues: pl.DataFrame,
+    draw: bool,
+) -> dict[str, bytes]:
+    """Draw the report's plots (when ``draw``), write them beside its Markdown, and list them in
+    the report; a report drawn without plots says why (docs/UI.md)."""
+    md_path, _ = store.report_paths(report["kind"], report["partition_key"])
+    pngs = (
+        report_plots(
+            report,
+            scored,
+            issues,
+            target=config.pipeline_settings.quality_threshold,
+            alert_below=_alert_below(config),
+        )
+        if draw
+        else {}
+    )
+    report["plots"] = write_plots(md_path, pngs)
+    if not pngs and scored.height:
+        report["plots_note"] = (
+            f"No plots: a run draws them for its last {config.pipeline_settings.plot_reports_per_run} "
+            "reports of each kind (`plot_reports_per_run`); run this partition alone to draw them."
+        )
+    return pngs
+
+
+def _alert_below(config: MonitoringConfig) -> float | None:
+    return next(
+        (a.threshold for a in config.alerts if a.metric == "average_quality" and a.op in "<="),
+        None,
+    )
+
+
+def _ui_markdown(report: dict) -> str:
+    """The report as the UI shows it: its plots are separate metadata entries."""
+    if not report.get("plots"):
+        return render_markdown(report)
+    return render_markdown({**report, "plots": [], "plots_note": PLOTS_ELSEWHERE})
+
+
+def _range_trend(rows: list[dict], label: str, config: MonitoringConfig) -> bytes:
+    points = [
+        {
+            "label": r[label][5:],  # month-day(-hour): short enough for the axis
+            "conversations": r["conversations"],
+            "average_quality": r["average_quality"],
+            "quality_issue_rate": r["quality_issue_rate"],
+        }
+        for r in rows
+    ]
+    return plot_trend(
+        points,
+        f"{TITLES['range_trend']} ({rows[0][label]} … {rows[-1][label]})",
+        config.pipeline_settings.quality_threshold,
+        _alert_below(config),
+    )
+
+
 def build_report_assets(parts: Partitions, config: MonitoringConfig) -> list[dg.AssetsDefinition]:
     @dg.asset(
         key=REPORT_KEY,
@@ -126,9 +198,7 @@ def build_report_assets(parts: Partitions, config: MonitoringConfig) -> list[dg.
         partitions_def=parts.hourly,
         backfill_policy=dg.BackfillPolicy.single_run(),
         group_name="insights",
-        kinds={"polars", "duckdb"},
-        owners=["team:llmops"],
-        code_version="1",
+        kinds={"polars", "duckdb", "matplotlib"},
         description=(
             "The hour's insight report (Markdown and JSON in `reports/hourly/`, a row in the "
             "`insight_reports` table): totals, quality distribution, breakdown by user_type, "
@@ -136,6 +206,7 @@ def build_report_assets(parts: Partitions, config: MonitoringConfig) -> list[dg.
             "metrics, worst examples, change against the previous hour, the alert conditions and "
             "the recommended improvement actions."
         ),
+        **asset_ui("insight_report"),
     )
     def insight_report(
         context: dg.AssetExecutionContext, pipeline: PipelineStore, judge: JudgeResource
@@ -155,7 +226,10 @@ def build_report_assets(parts: Partitions, config: MonitoringConfig) -> list[dg.
         empty_issues = store.read_hours("conversation_issues", []).clear()
         computed: dict[str, dict] = {}
         summary, last_md, last_path = [], "", ""
-        for key in keys:
+        plot_from = len(keys) - config.pipeline_settings.plot_reports_per_run
+        pngs: dict[str, bytes] = {}
+        plotted, plot_seconds = 0, 0.0
+        for i, key in enumerate(keys):
             start = parse_hour_key(key)
             prev_key = (start - timedelta(hours=1)).strftime(HOUR_KEY_FORMAT)
             previous = _previous_totals(store, "hourly", prev_key, computed)
@@ -186,7 +260,24 @@ def build_report_assets(parts: Partitions, config: MonitoringConfig) -> list[dg.
                 config,
             )
             computed[key] = report["totals"]
-            last_md, last_path = _publish(store, report, "hourly", key)
+            began = time.perf_counter()
+            pngs = _plot_report(
+                store,
+                config,
+                report,
+                scored.get(key, empty_scored),
+                issues.get(key, empty_issues),
+                draw=i >= plot_from,
+            )
+            plot_seconds += time.perf_counter() - began
+            plotted += bool(pngs)
+            _publish(store, report, "hourly", key)
+            last_md, last_path = _ui_markdown(report), str(store.report_paths("hourly", key)[0])
+            if (i + 1) % 24 == 0 or i + 1 == len(keys):
+                context.log.info(
+                    f"insight_report: {i + 1}/{len(keys)} hourly reports written (through {key}); "
+                    f"{plotted} with plots in {plot_seconds:.1f}s"
+                )
             t = report["totals"]
             summary.append(
                 {
@@ -198,7 +289,12 @@ def build_report_assets(parts: Partitions, config: MonitoringConfig) -> list[dg.
                 }
             )
         store.refresh_warehouse()
-        meta: dict = {"reports_written": len(keys), "report_path": last_path}
+        meta: dict = {
+            "reports_written": len(keys),
+            "report_path": dg.MetadataValue.path(last_path),
+            "reports_with_plots": plotted,
+            "plotting_seconds": round(plot_seconds, 2),
+        }
         if len(keys) == 1:
             t = computed[keys[0]]
             meta.update(
@@ -207,11 +303,14 @@ def build_report_assets(parts: Partitions, config: MonitoringConfig) -> list[dg.
                     "conversations": t["conversations"],
                     "average_quality": t["average_quality"],
                     "quality_issue_rate": t["quality_issue_rate"],
+                    **plot_metadata(pngs),
                 }
             )
         else:
             meta["hours"] = dg.MetadataValue.md(_summary_table(summary))
             meta["last_report"] = dg.MetadataValue.md(last_md)
+            # One image for the whole range: Dagster copies this metadata onto every partition.
+            meta.update(plot_metadata({"range_trend": _range_trend(summary, "hour", config)}))
         return dg.MaterializeResult(metadata={k: v for k, v in meta.items() if v is not None})
 
     @dg.asset(
@@ -220,13 +319,12 @@ def build_report_assets(parts: Partitions, config: MonitoringConfig) -> list[dg.
         partitions_def=parts.daily,
         backfill_policy=dg.BackfillPolicy.single_run(),
         group_name="insights",
-        kinds={"polars", "duckdb"},
-        owners=["team:llmops"],
-        code_version="1",
+        kinds={"polars", "duckdb", "matplotlib"},
         description=(
             "The day's summary over its 24 hourly reports (Markdown and JSON in `reports/daily/`): "
             "the same sections computed over the whole day, plus the hour-by-hour trend."
         ),
+        **asset_ui("daily_insight_report"),
     )
     def daily_insight_report(
         context: dg.AssetExecutionContext, pipeline: PipelineStore, judge: JudgeResource
@@ -235,7 +333,10 @@ def build_report_assets(parts: Partitions, config: MonitoringConfig) -> list[dg.
         rejected = store.rejected_counts()
         computed: dict[str, dict] = {}
         summary, last_md, last_path = [], "", ""
-        for day in context.partition_keys:
+        days = context.partition_keys
+        plot_from = len(days) - config.pipeline_settings.plot_reports_per_run
+        pngs: dict[str, bytes] = {}
+        for i, day in enumerate(days):
             start = datetime.strptime(day, "%Y-%m-%d").replace(tzinfo=UTC)
             hours = [(start + timedelta(hours=h)).strftime(HOUR_KEY_FORMAT) for h in range(24)]
             raw = store.read_hours("raw_completions", hours, columns=TEXT_COLUMNS)
@@ -269,7 +370,13 @@ def build_report_assets(parts: Partitions, config: MonitoringConfig) -> list[dg.
                 .to_dicts()
             )
             computed[day] = report["totals"]
-            last_md, last_path = _publish(store, report, "daily", day)
+            pngs = _plot_report(store, config, report, scored, issues, draw=i >= plot_from)
+            _publish(store, report, "daily", day)
+            last_md, last_path = _ui_markdown(report), str(store.report_paths("daily", day)[0])
+            context.log.info(
+                f"daily_insight_report: {i + 1}/{len(days)} days written ({day}: "
+                f"{report['totals']['conversations']} conversations, {len(pngs)} plots)"
+            )
             summary.append(
                 {
                     "day": day,
@@ -279,12 +386,17 @@ def build_report_assets(parts: Partitions, config: MonitoringConfig) -> list[dg.
                 }
             )
         store.refresh_warehouse()
-        meta: dict = {"reports_written": len(summary), "report_path": last_path}
+        meta: dict = {
+            "reports_written": len(summary),
+            "report_path": dg.MetadataValue.path(last_path),
+        }
         if len(summary) == 1:
             meta["report"] = dg.MetadataValue.md(last_md)
+            meta.update(plot_metadata(pngs))
         else:
             meta["days"] = dg.MetadataValue.md(_summary_table(summary))
             meta["last_report"] = dg.MetadataValue.md(last_md)
+            meta.update(plot_metadata({"range_trend": _range_trend(summary, "day", config)}))
         return dg.MaterializeResult(metadata=meta)
 
     return [insight_report, daily_insight_report]

@@ -4,6 +4,7 @@ import dagster as dg
 import polars as pl
 
 from conv_pipeline.assets._meta import md_table, standard
+from conv_pipeline.assets._ui import asset_ui
 from conv_pipeline.assets.raw import RAW_KEY
 from conv_pipeline.checks import integrity, quality
 from conv_pipeline.core.config import MonitoringConfig
@@ -33,8 +34,6 @@ def build_scoring_assets(parts: Partitions, config: MonitoringConfig) -> list[dg
         backfill_policy=dg.BackfillPolicy.single_run(),
         group_name="evaluation",
         kinds={"polars", "parquet"},
-        owners=["team:llmops"],
-        code_version="1",
         description=(
             "One row per completion: `quality_score` is the seed's `calculate_quality_score` on the "
             "final assistant text (exactly), `quality_band` its distribution bands, plus response "
@@ -45,6 +44,7 @@ def build_scoring_assets(parts: Partitions, config: MonitoringConfig) -> list[dg
             *integrity.specs(SCORED_KEY, [integrity.MATCHES_UPSTREAM, integrity.SCHEMA]),
             *quality.specs(SCORED_KEY, config, quality.SCORED_METRICS, target=True),
         ],
+        **asset_ui("scored_conversations"),
     )
     def scored_conversations(
         context: dg.AssetExecutionContext, pipeline: PipelineStore
@@ -95,8 +95,6 @@ def build_scoring_assets(parts: Partitions, config: MonitoringConfig) -> list[dg
         backfill_policy=dg.BackfillPolicy.single_run(),
         group_name="evaluation",
         kinds={"polars", "parquet"},
-        owners=["team:llmops"],
-        code_version="1",
         description=(
             "One row per (completion, issue): the seed's `response_too_short` (< 50 characters) and "
             "`response_too_long` (> 1000), plus `empty_response`, `low_quality`, `refusal`, "
@@ -108,6 +106,7 @@ def build_scoring_assets(parts: Partitions, config: MonitoringConfig) -> list[dg
             *integrity.specs(ISSUES_KEY, [integrity.KNOWN_ISSUES]),
             *quality.specs(ISSUES_KEY, config, quality.ISSUE_METRICS, target=False),
         ],
+        **asset_ui("conversation_issues"),
     )
     def conversation_issues(
         context: dg.AssetExecutionContext, pipeline: PipelineStore

@@ -102,6 +102,8 @@ class PipelineSettings(BaseModel):
     min_conversations_for_alerts: int = 20
     worst_examples: int = 5
     segment_min_conversations: int = 5
+    # Plots (PNG) are drawn for the last N reports of each kind in a run (docs/UI.md); 0: none.
+    plot_reports_per_run: int = Field(default=12, ge=0)
 
     @field_validator("alert_conditions")
     @classmethod

@@ -14,6 +14,7 @@ import polars as pl
 
 from conv_pipeline.core.config import MonitoringConfig
 from conv_pipeline.core.issues import ISSUE_RULES
+from conv_pipeline.core.plots import plots_markdown
 
 SEGMENTS = ("user_type", "category", "prompt_variant", "model")
 EXCERPT = 160
@@ -477,6 +478,7 @@ def render_markdown(report: dict) -> str:
         f"{_fmt(t['completion_tokens'])} / {_fmt(t['total_tokens'])} |",
         f"| rejected input records | {_fmt(report['rejected_records'])} |",
         "",
+        *plots_markdown(report.get("plots"), note=report.get("plots_note")),
         "## Alerts",
         "",
         "| check | condition | value | status |",
