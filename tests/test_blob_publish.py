@@ -111,7 +111,8 @@ def test_pipeline_publishes_every_report_and_dataset_byte_identical(
     local_reports = _local(root, "reports")
     local_datasets = _local(root, "datasets")
     assert len(local_reports) >= 24 * 2 + 2  # 24 hourly md+json, the daily md+json, and more
-    assert sum(1 for n in local_reports if n.startswith("reports/hourly/")) == 48
+    hourly = [n for n in local_reports if n.startswith("reports/hourly/")]
+    assert sum(1 for n in hourly if n.endswith((".md", ".json"))) == 48
     assert local_datasets, "the daily job wrote curated datasets"
     # every local report and dataset file is in the container once, byte for byte
     assert insights == {**local_reports, **local_datasets}
@@ -130,7 +131,7 @@ def test_pipeline_publishes_every_report_and_dataset_byte_identical(
     assert dg.AssetKey("insight_report") in graph.get(dg.AssetKey("published_reports")).parent_keys
     mat = instance.get_latest_materialization_event(dg.AssetKey("published_reports"))
     meta = mat.asset_materialization.metadata
-    assert meta[f"{containers['insights']}.blobs_uploaded"].value == 48
+    assert meta[f"{containers['insights']}.blobs_uploaded"].value == len(hourly)
 
     # the connection string (and its key) never reach the event log
     for record in instance.get_records_for_run(result.run_id).records:
@@ -184,14 +185,14 @@ def test_republishing_replaces_a_partition_and_skips_what_is_unchanged(
     ]
     assert run_hourly(defs, instance, keys[0], keys[1]).success
     before = _blobs(azurite, containers["insights"])
-    assert len(before) == 4
+    assert before == _local(settings.data_dir, "reports") and len(before) >= 4
 
     # same data again: nothing uploaded, nothing changed
     assert run_hourly(defs, instance, keys[0], keys[1]).success
     mat = instance.get_latest_materialization_event(dg.AssetKey("published_reports"))
     meta = mat.asset_materialization.metadata
     assert meta[f"{containers['insights']}.blobs_uploaded"].value == 0
-    assert meta[f"{containers['insights']}.blobs_unchanged"].value == 4
+    assert meta[f"{containers['insights']}.blobs_unchanged"].value == len(before)
     assert _blobs(azurite, containers["insights"]) == before
 
     # the first hour degrades: its report changes and the blob is replaced, not duplicated
@@ -213,8 +214,12 @@ def test_republishing_replaces_a_partition_and_skips_what_is_unchanged(
     result = publisher.publish(
         containers["insights"], {md: settings.data_dir / md}, [md[:-3] + "."]
     )
-    assert result.deleted == [json_name]
-    assert json_name not in _blobs(azurite, containers["insights"])
+    stem = md[:-3] + "."
+    others = sorted(n for n in after if n.startswith(stem) and n != md)
+    assert json_name in others
+    assert result.deleted == others  # the JSON and the plots beside it
+    left = _blobs(azurite, containers["insights"])
+    assert [n for n in left if n.startswith(stem)] == [md]
 
 
 def test_blob_publishing_is_off_by_default(tmp_path):
@@ -437,9 +442,8 @@ def test_an_account_key_from_the_environment_is_resolved_in_a_run(
     key = BASE_HOUR.strftime("%Y-%m-%d-%H:%M")
     result = run_hourly(defs, instance, key, key)
     assert result.success
-    assert set(_blobs(azurite, containers["insights"])) == {
-        f"reports/hourly/{key[:10]}/{key[11:13]}.md",
-        f"reports/hourly/{key[:10]}/{key[11:13]}.json",
-    }
+    published = _blobs(azurite, containers["insights"])
+    assert published == _local(settings.data_dir, "reports")
+    assert f"reports/hourly/{key[:10]}/{key[11:13]}.json" in published
     for record in instance.get_records_for_run(result.run_id).records:
         assert KEY not in str(record.event_log_entry)

@@ -338,12 +338,25 @@ def relative_blob_names(root: Path, paths: Iterable[Path]) -> dict[str, Path]:
 PARQUET_TABLES = ("raw_completions", "scored_conversations", "conversation_issues")
 
 
+def _stem_files(base: Path) -> list[Path]:
+    """``base.*``: a report's Markdown, JSON and the plots beside it (``<stem>.<plot>.png``),
+    without the hidden temporary files of a write in progress."""
+    if not base.parent.is_dir():
+        return []
+    return sorted(
+        p
+        for p in base.parent.glob(f"{base.name}.*")
+        if p.is_file() and not p.name.startswith(".") and not p.name.endswith(".tmp")
+    )
+
+
 def hourly_insight_files(store, key: str) -> tuple[dict[str, Path], list[str]]:
-    """The hour's report (``reports/hourly/<day>/<HH>.md|.json``) and its replace prefix."""
-    md, js = store.report_paths("hourly", key)
-    files = relative_blob_names(store.root, [p for p in (md, js) if p.exists()])
-    prefix = md.with_suffix("").relative_to(store.root).as_posix() + "."
-    return files, [prefix]
+    """The hour's report (``reports/hourly/<day>/<HH>.md|.json`` and its plots) and its
+    replace prefix."""
+    md, _ = store.report_paths("hourly", key)
+    base = md.with_suffix("")
+    files = relative_blob_names(store.root, _stem_files(base))
+    return files, [base.relative_to(store.root).as_posix() + "."]
 
 
 def hourly_parquet_files(store, key: str) -> tuple[dict[str, Path], list[str]]:
@@ -362,7 +375,7 @@ def daily_insight_files(store, day: str) -> tuple[dict[str, Path], list[str]]:
     reports = store.reports_dir
     if reports.exists():
         for kind in sorted(p for p in reports.iterdir() if p.is_dir() and p.name != "hourly"):
-            paths += [kind / f"{day}.md", kind / f"{day}.json"]
+            paths += _stem_files(kind / day)
             prefixes.append((kind / f"{day}.").relative_to(store.root).as_posix())
     datasets = store.root / "datasets"
     if datasets.exists():
@@ -382,7 +395,7 @@ def range_report_files(store, first: str, last: str) -> tuple[dict[str, Path], l
     if store.reports_dir.exists():
         for folder in sorted(store.reports_dir.glob("*/range")):
             base = folder / f"{first}_{last}"
-            paths += [base.with_suffix(".md"), base.with_suffix(".json")]
+            paths += _stem_files(base)
             prefixes.append(base.relative_to(store.root).as_posix() + ".")
     files = relative_blob_names(store.root, [p for p in paths if p.exists()])
     return files, prefixes
