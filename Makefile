@@ -11,10 +11,17 @@ export DAGSTER_HOME ?= $(CONV_PIPELINE_DATA_DIR)/dagster_home
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,deploy]'
 	@touch $(STAMP)
 
 install: $(STAMP)
+
+# Azurite (the Azure Storage emulator) for the Blob tests, pinned in package.json/package-lock.json;
+# npm ci runs again when node_modules is missing or older than the lock file.
+NODE_STAMP := node_modules/.package-lock.json
+$(NODE_STAMP): package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	@touch $(NODE_STAMP)
 
 ## make demo: write the bundled sample and run the whole pipeline on it (offline, no credentials)
 demo: $(STAMP)
@@ -22,7 +29,7 @@ demo: $(STAMP)
 	$(BIN)/conv-pipeline run
 
 ## make test: the test suite
-test: $(STAMP)
+test: $(STAMP) $(NODE_STAMP)
 	$(BIN)/python -m pytest -q
 
 ## make e2e: the UI in headless Chromium (installs Debian's chromium when missing); saves docs/img/*.png

@@ -81,6 +81,33 @@ def _fmt_value(v) -> str:
     return "–" if v is None else (f"{v:.4g}" if isinstance(v, float) else str(v))
 
 
+def _send_alerts(defs, settings: Settings, instance, pipeline) -> None:
+    """The alert sensor's rules after the runs (docs/ALERTS.md): the same state file as the
+    daemon's sensor, so a change is announced once whichever of them sees it first."""
+    import logging
+
+    from conv_pipeline.alert_sensors import evaluate_alerts
+    from conv_pipeline.partitions import build_partitions
+
+    channels = defs.resources["alerts"].process_config_and_initialize()
+    config = pipeline.config
+    s = evaluate_alerts(
+        instance,
+        build_partitions(config.partition_start),
+        config,
+        channels,
+        pipeline,
+        logging.getLogger("conv_pipeline.alerts"),
+    )
+    print(
+        f"alerts:    {s['alerts']} change(s) of a check × partition (failing or recovered): "
+        f"{s['notified']} to {', '.join(channels.channels())}, "
+        f"{s['alerts'] - s['notified']} below alerting.notify_severities logged only; "
+        f"{s['failing']} failing now"
+        + (f"; {s['pending']} waiting for a channel" if s["pending"] else "")
+    )
+
+
 def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     from conv_pipeline.definitions import build_definitions
     from conv_pipeline.jobs import DAILY_JOB, HOURLY_JOB
@@ -205,6 +232,11 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
         "judge_evaluations, conversation_issues, insight_reports, rejected_records, "
         "conversation_feedback, …)"
     )
+    _send_alerts(defs, settings, instance, pipeline)
+    if settings.blob.enabled:  # docs/PUBLISHING.md
+        b = settings.blob
+        extra = f" and {b.conversations_container} (Parquet)" if b.publish_parquet else ""
+        print(f"published: Blob containers {b.insights_container}{extra}")
     print(f"dagster:   runs recorded in {settings.dagster_home}; `make dev` shows them")
     print(f"done in {time.perf_counter() - started:.1f}s")
     if not ok:

@@ -10,10 +10,17 @@ import warnings
 
 import dagster as dg
 
+from conv_pipeline.alert_sensors import build_alert_sensors
 from conv_pipeline.assets._ui import automation_sensor
 from conv_pipeline.assets.feedback import build_feedback_assets
 from conv_pipeline.assets.improvement import build_improvement_assets
 from conv_pipeline.assets.judge import build_judge_assets
+from conv_pipeline.assets.publish import (
+    PUBLISH_ASSETS,
+    blob_retention_sync,
+    build_blob_retention_sensor,
+    build_publish_assets,
+)
 from conv_pipeline.assets.raw import build_raw_completions
 from conv_pipeline.assets.reports import build_report_assets
 from conv_pipeline.assets.scoring import build_scoring_assets
@@ -27,6 +34,8 @@ from conv_pipeline.resources import (
     PipelineStore,
     StoredCompletionsApiSource,
 )
+from conv_pipeline.resources.alerts import build_alert_channels
+from conv_pipeline.resources.blob import build_blob_publisher
 from conv_pipeline.retention import build_retention_schedule, retention_job
 from conv_pipeline.schedules import build_schedules
 from conv_pipeline.sensors import build_sensors
@@ -88,10 +97,18 @@ def build_definitions(settings: Settings) -> dg.Definitions:
         *build_improvement_assets(parts, config),
         *build_feedback_assets(parts, config),
     ]
-    hourly_job, daily_job = build_jobs(parts)
+    resources: dict = {}
+    extra: tuple[tuple[str, ...], tuple[str, ...]] = ((), ())
+    if settings.blob.enabled:  # local publishing stays the default (docs/PUBLISHING.md)
+        assets += build_publish_assets(parts)
+        resources["blob"] = build_blob_publisher(settings.blob)
+        extra = ((PUBLISH_ASSETS["hourly"],), (PUBLISH_ASSETS["daily"],))
+    hourly_job, daily_job = build_jobs(parts, *extra)
+    blob_jobs = [blob_retention_sync] if settings.blob.enabled else []
+    blob_sensors = [build_blob_retention_sensor(retention_job)] if settings.blob.enabled else []
     return dg.Definitions(
         assets=assets,
-        jobs=[hourly_job, daily_job, retention_job, build_judge_calibration_job()],
+        jobs=[hourly_job, daily_job, retention_job, build_judge_calibration_job(), *blob_jobs],
         schedules=[
             *build_schedules(hourly_job, daily_job),
             build_retention_schedule(config.privacy.retention.cron_schedule),
@@ -101,6 +118,8 @@ def build_definitions(settings: Settings) -> dg.Definitions:
                 parts, hourly_job, daily_job, sync_budget_seconds=settings.api.sensor_budget_seconds
             ),
             automation_sensor(),
+            *build_alert_sensors(parts, config),
+            *blob_sensors,
         ],
         resources={
             "source": build_source(settings),
@@ -109,6 +128,8 @@ def build_definitions(settings: Settings) -> dg.Definitions:
                 data_dir=str(settings.data_dir),
                 monitoring_config_path=settings.monitoring_config,
             ),
+            "alerts": build_alert_channels(settings.alerts),
+            **resources,
         },
     )
 

@@ -13,8 +13,9 @@ DAILY_JOB = "daily_summary"
 
 
 def build_jobs(
-    parts: Partitions,
+    parts: Partitions, extra_hourly: tuple[str, ...] = (), extra_daily: tuple[str, ...] = ()
 ) -> tuple[dg.UnresolvedAssetJobDefinition, dg.UnresolvedAssetJobDefinition]:
+    """``extra_*``: further assets of each job (the Blob publishing assets, when it is on)."""
     hourly = dg.define_asset_job(
         HOURLY_JOB,
         selection=dg.AssetSelection.assets(
@@ -23,6 +24,7 @@ def build_jobs(
             "judge_evaluations",
             "conversation_issues",
             "insight_report",
+            *extra_hourly,
         ),
         partitions_def=parts.hourly,
         description="Ingest, score, judge (when configured), categorize and report the selected hours (checks "
@@ -31,7 +33,7 @@ def build_jobs(
     daily = dg.define_asset_job(
         DAILY_JOB,
         selection=dg.AssetSelection.assets(
-            "daily_insight_report", *IMPROVEMENT_ASSETS, *FEEDBACK_ASSETS
+            "daily_insight_report", *IMPROVEMENT_ASSETS, *FEEDBACK_ASSETS, *extra_daily
         ),
         partitions_def=parts.daily,
         description=(

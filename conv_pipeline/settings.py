@@ -70,6 +70,91 @@ def _api_settings(source: str) -> ApiSettings:
     )
 
 
+def _bool(name: str, default: bool = False) -> bool:
+    raw = _env(name).strip().lower()
+    if not raw:
+        return default
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    if raw in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(f"{name}={raw!r} is not a yes/no value (use true or false)")
+
+
+@dataclass(frozen=True)
+class BlobSettings:
+    """Azure Blob publishing (docs/PUBLISHING.md). Secrets are named, never held: the resource
+    takes ``CONV_PIPELINE_BLOB_ACCOUNT_KEY``, ``_SAS_TOKEN`` or ``_CONNECTION_STRING`` as
+    ``dg.EnvVar``; ``credential`` says which one (``default``: ``DefaultAzureCredential``)."""
+
+    enabled: bool = False
+    account_url: str = ""
+    credential: str = ""
+    insights_container: str = "insights"
+    conversations_container: str = "conversations"
+    publish_parquet: bool = False
+    max_attempts: int = 4
+    backoff_seconds: float = 1.0
+
+
+BLOB_SECRET_VARS = {
+    "connection_string": "CONV_PIPELINE_BLOB_CONNECTION_STRING",
+    "key": "CONV_PIPELINE_BLOB_ACCOUNT_KEY",
+    "sas": "CONV_PIPELINE_BLOB_SAS_TOKEN",
+}
+
+
+def _blob_settings() -> BlobSettings:
+    credential = _env("CONV_PIPELINE_BLOB_CREDENTIAL").strip().lower()
+    if not credential:
+        credential = next((k for k, var in BLOB_SECRET_VARS.items() if _has(var)), "default")
+    if credential not in (*BLOB_SECRET_VARS, "default"):
+        raise ValueError(
+            f"CONV_PIPELINE_BLOB_CREDENTIAL={credential!r}: use connection_string, key, sas or default"
+        )
+    return BlobSettings(
+        enabled=_bool("CONV_PIPELINE_BLOB_ENABLED"),
+        account_url=_env("CONV_PIPELINE_BLOB_ACCOUNT_URL"),
+        credential=credential,
+        insights_container=_env("CONV_PIPELINE_BLOB_INSIGHTS_CONTAINER", "insights"),
+        conversations_container=_env("CONV_PIPELINE_BLOB_CONVERSATIONS_CONTAINER", "conversations"),
+        publish_parquet=_bool("CONV_PIPELINE_BLOB_PUBLISH_PARQUET"),
+        max_attempts=_int("CONV_PIPELINE_BLOB_MAX_ATTEMPTS", 4),
+        backoff_seconds=float(_env("CONV_PIPELINE_BLOB_BACKOFF_SECONDS", "1") or 1),
+    )
+
+
+@dataclass(frozen=True)
+class AlertSettings:
+    """Alert channels (docs/ALERTS.md). Webhook URLs and the Slack token are secrets: only
+    whether they are set is known here; the resource takes them as ``dg.EnvVar``."""
+
+    webhook: bool = False
+    teams: bool = False
+    slack: bool = False
+    slack_channel: str = ""
+    slack_base_url: str = ""
+    ui_url: str = "http://127.0.0.1:3000"
+
+
+ALERT_SECRET_VARS = {
+    "webhook": "CONV_PIPELINE_ALERT_WEBHOOK_URL",
+    "teams": "CONV_PIPELINE_ALERT_TEAMS_WEBHOOK_URL",
+    "slack": "CONV_PIPELINE_ALERT_SLACK_TOKEN",
+}
+
+
+def _alert_settings() -> AlertSettings:
+    return AlertSettings(
+        webhook=_has(ALERT_SECRET_VARS["webhook"]),
+        teams=_has(ALERT_SECRET_VARS["teams"]),
+        slack=_has(ALERT_SECRET_VARS["slack"]),
+        slack_channel=_env("CONV_PIPELINE_ALERT_SLACK_CHANNEL"),
+        slack_base_url=_env("CONV_PIPELINE_ALERT_SLACK_BASE_URL"),
+        ui_url=_env("CONV_PIPELINE_DAGSTER_UI_URL", "http://127.0.0.1:3000").rstrip("/"),
+    )
+
+
 @dataclass(frozen=True)
 class JudgeEnv:
     """Where the LLM judge is (docs/JUDGE.md). Off (``model`` empty) until
@@ -126,6 +211,8 @@ class Settings:
     monitoring_config: str
     dagster_home: Path
     api: ApiSettings = ApiSettings()
+    blob: BlobSettings = BlobSettings()
+    alerts: AlertSettings = AlertSettings()
     judge: JudgeEnv = JudgeEnv()
 
     @classmethod
@@ -142,6 +229,8 @@ class Settings:
             .expanduser()
             .resolve(),
             api=_api_settings(source),
+            blob=_blob_settings(),
+            alerts=_alert_settings(),
             judge=_judge_env(),
         )
 

@@ -281,6 +281,16 @@ def hourly_runner() -> Callable[..., dg.ExecuteInProcessResult]:
     return run_hourly
 
 
+@pytest.fixture(scope="session")
+def azurite(tmp_path_factory: pytest.TempPathFactory):
+    """Azurite's blob service on 127.0.0.1 (a free port), for the whole session; stopped after."""
+    from azurite_server import start_azurite
+
+    server = start_azurite(tmp_path_factory.mktemp("azurite"))
+    yield server
+    server.stop()
+
+
 @pytest.fixture(autouse=True)
 def _no_judge_from_the_developer_environment(monkeypatch):
     """Tests never reach a real LLM judge: a judge a test wants is configured by the test."""

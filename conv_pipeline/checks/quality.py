@@ -96,6 +96,10 @@ def evaluate(
             metadata["failing_partitions"] = dg.MetadataValue.json(
                 {k: round(v, 4) for k, v in sorted(failing.items())}
             )
+            # the alert sensor keeps these hours' state as it was (docs/ALERTS.md)
+            metadata["not_judged_partitions"] = dg.MetadataValue.json(
+                sorted(set(per_partition) - set(judged))
+            )
         if not judged:
             metadata["note"] = f"fewer than {min_n} conversations: nothing to judge"
         extra = {"severity": severity} if failing else {}

@@ -31,6 +31,7 @@ import operator
 import re
 from datetime import UTC, date, datetime
 from pathlib import Path
+from typing import Literal
 
 from pydantic import (
     BaseModel,
@@ -274,6 +275,17 @@ class PrivacySettings(BaseModel):
         return value
 
 
+class AlertingSettings(BaseModel):
+    """Keys of the ``alerting`` section (docs/ALERTS.md): which check severities reach the
+    Teams/Slack/webhook channels (the rest only the log), and how many worst examples' ids an
+    alert lists."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    notify_severities: list[Literal["ERROR", "WARN"]] = Field(default_factory=lambda: ["ERROR"])
+    worst_examples: int = Field(default=3, ge=0, le=50)
+
+
 class JudgeEvaluatorSettings(BaseModel):
     """One evaluator: a bundled one by name (``{}``), or a custom one with its prompt file."""
 
@@ -357,6 +369,7 @@ class JudgeSettings(BaseModel):
 
 class MonitoringConfig(BaseModel):
     pipeline_settings: PipelineSettings = Field(default_factory=PipelineSettings)
+    alerting: AlertingSettings = Field(default_factory=AlertingSettings)
     improvement: ImprovementSettings = Field(default_factory=ImprovementSettings)
     judge: JudgeSettings = Field(default_factory=JudgeSettings)
     privacy: PrivacySettings = Field(default_factory=PrivacySettings)
