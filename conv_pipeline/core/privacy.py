@@ -19,7 +19,7 @@ How it runs, per column:
 
 JSON columns (``messages``, ``tool_calls``, ``metadata``) are redacted as JSON text, vectorized
 too. DuckDB writes them minified with only the escapes JSON needs, so before matching, every escape
-(``\\\\``, ``\\n``, ``\\t``, ``\\uXXXX`` …) is turned into characters no pattern matches (Unicode
+(``\\\\``, ``\\n``, ``\\t``, ``\\uXXXX`` and the others) is turned into characters no pattern matches (Unicode
 noncharacters) and turned back afterwards: a token right after a ``\\n`` is found, and a marker
 never lands inside an escape, so the JSON stays valid.
 """
@@ -33,18 +33,10 @@ from dataclasses import dataclass
 
 import polars as pl
 
-KINDS = (
-    "azure_key",
-    "aws_key",
-    "jwt",
-    "bearer_token",
-    "api_key",
-    "email",
-    "ipv6",
-    "ipv4",
-    "card_number",
-    "phone",
-)
+from conv_pipeline.core.config import PII_KINDS
+
+# The kinds, in matching order, are the config's (one list).
+KINDS = PII_KINDS
 
 # Text columns of raw_completions that leave the raw layer, and which hold JSON.
 TEXT_COLUMNS = ("response", "system_prompt", "last_user_message", "refusal")
