@@ -50,12 +50,12 @@ bench: $(STAMP)
 	$(BIN)/python bench/judge.py
 
 lint: $(STAMP)
-	$(BIN)/ruff check conv_pipeline tests bench e2e
-	$(BIN)/ruff format --check conv_pipeline tests bench e2e
+	$(BIN)/ruff check conv_pipeline conv_pipeline_demo tests bench e2e
+	$(BIN)/ruff format --check conv_pipeline conv_pipeline_demo tests bench e2e
 
 format: $(STAMP)
-	$(BIN)/ruff check --fix conv_pipeline tests bench e2e
-	$(BIN)/ruff format conv_pipeline tests bench e2e
+	$(BIN)/ruff check --fix conv_pipeline conv_pipeline_demo tests bench e2e
+	$(BIN)/ruff format conv_pipeline conv_pipeline_demo tests bench e2e
 
 clean:
 	rm -rf data bench/out bench/.venv-azeval

@@ -62,7 +62,7 @@ print(json.dumps({"seconds": seconds, "records": len(rows),
 OURS = """
 import json, resource, sys, time
 from pathlib import Path
-from conv_pipeline.core.api_export import ApiConfig, ApiExporter
+from conv_pipeline.core.ingestion.api import ApiConfig, ApiExporter
 cfg = ApiConfig(kind="azure_openai", endpoint=sys.argv[1], api_key=sys.argv[2])
 out = Path(sys.argv[3])
 t0 = time.perf_counter()
@@ -120,7 +120,7 @@ def run_client(script: str, *args: str) -> dict:
 
 
 def bench_ingest(n: int, latency_ms: float, work: Path) -> dict:
-    from conv_pipeline.core.sample import write_sample
+    from conv_pipeline_demo.sample import write_sample
 
     results: dict = {"n": n, "latency_ms": latency_ms, "ours_by_n": {}}
     for size in sorted({max(1, n // 4), max(1, n // 2), n}):

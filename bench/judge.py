@@ -39,7 +39,7 @@ KEY = "bench-judge-key"
 
 SERVER = """
 import sys, time
-from conv_pipeline.standin import StoredCompletionsServer, judge_responder
+from conv_pipeline_demo.standin import StoredCompletionsServer, judge_responder
 server = StoredCompletionsServer(api_keys={sys.argv[1]}, latency_ms=int(sys.argv[2]),
                                  responder=judge_responder(), request_log_max=100)
 server.start()
@@ -97,7 +97,7 @@ print(json.dumps({"seconds": seconds, "judgments": len(rows), "scored": len(ok),
 
 def _pairs(n: int, path: Path) -> None:
     sys.path.insert(0, str(ROOT))
-    from conv_pipeline.core.sample import iter_sample_records
+    from conv_pipeline_demo.sample import iter_sample_records
 
     with path.open("w", encoding="utf-8") as fh:
         for i, rec in enumerate(iter_sample_records(n=n, hours=24, seed=5)):

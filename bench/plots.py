@@ -17,15 +17,15 @@ from pathlib import Path
 
 import polars as pl
 
-from conv_pipeline.core import plots
 from conv_pipeline.core.config import load_config
-from conv_pipeline.core.issues import categorize_issues
-from conv_pipeline.core.report import build_report
-from conv_pipeline.core.sample import SAMPLE_START, write_sample
+from conv_pipeline.core.reporting import plots
+from conv_pipeline.core.reporting.report import build_report
 from conv_pipeline.core.schema import HOUR_KEY_FORMAT
-from conv_pipeline.core.scoring import INPUT_COLUMNS, score_conversations
+from conv_pipeline.core.scoring.issues import categorize_issues
+from conv_pipeline.core.scoring.rubric import INPUT_COLUMNS, score_conversations
 from conv_pipeline.core.storage import DataStore
 from conv_pipeline.resources import LocalExportSource
+from conv_pipeline_demo.sample import SAMPLE_START, write_sample
 
 
 def main() -> None:

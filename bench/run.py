@@ -39,12 +39,12 @@ from pathlib import Path
 
 import polars as pl
 
-from conv_pipeline.core import scoring
-from conv_pipeline.core.issues import categorize_issues, seed_length_issue_expr
-from conv_pipeline.core.sample import iter_sample_records, write_bulk
 from conv_pipeline.core.schema import HOUR_KEY_FORMAT, RAW_COMPLETIONS, conform
-from conv_pipeline.core.scoring import quality_score_expr, score_frame
-from conv_pipeline.core.seed_reference import calculate_quality_score, seed_length_issue
+from conv_pipeline.core.scoring import rubric as scoring
+from conv_pipeline.core.scoring.issues import categorize_issues, seed_length_issue_expr
+from conv_pipeline.core.scoring.rubric import quality_score_expr, score_frame
+from conv_pipeline.core.scoring.seed_reference import calculate_quality_score, seed_length_issue
+from conv_pipeline_demo.sample import iter_sample_records, write_bulk
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "bench" / "out"

@@ -10,19 +10,20 @@ import warnings
 
 import dagster as dg
 
-from conv_pipeline.alert_sensors import build_alert_sensors
 from conv_pipeline.assets._ui import automation_sensor
-from conv_pipeline.assets.feedback import build_feedback_assets
-from conv_pipeline.assets.improvement import build_improvement_assets
+from conv_pipeline.assets.improvement.datasets import build_improvement_assets
+from conv_pipeline.assets.improvement.feedback import build_feedback_assets
+from conv_pipeline.assets.ingestion import build_raw_completions
 from conv_pipeline.assets.judge import build_judge_assets
-from conv_pipeline.assets.publish import (
+from conv_pipeline.assets.privacy import build_retention_schedule, retention_job
+from conv_pipeline.assets.publishing import (
     PUBLISH_ASSETS,
     blob_retention_sync,
     build_blob_retention_sensor,
     build_publish_assets,
 )
-from conv_pipeline.assets.raw import build_raw_completions
-from conv_pipeline.assets.reports import build_report_assets
+from conv_pipeline.assets.reporting.alerts import build_alert_sensors
+from conv_pipeline.assets.reporting.reports import build_report_assets
 from conv_pipeline.assets.scoring import build_scoring_assets
 from conv_pipeline.core.config import load_config
 from conv_pipeline.jobs import build_jobs, build_judge_calibration_job
@@ -36,7 +37,6 @@ from conv_pipeline.resources import (
 )
 from conv_pipeline.resources.alerts import build_alert_channels
 from conv_pipeline.resources.blob import build_blob_publisher
-from conv_pipeline.retention import build_retention_schedule, retention_job
 from conv_pipeline.schedules import build_schedules
 from conv_pipeline.sensors import build_sensors
 from conv_pipeline.settings import Settings

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import dagster as dg
 
-from conv_pipeline.assets.feedback import FEEDBACK_ASSETS
-from conv_pipeline.assets.improvement import IMPROVEMENT_ASSETS
+from conv_pipeline.assets.improvement.datasets import IMPROVEMENT_ASSETS
+from conv_pipeline.assets.improvement.feedback import FEEDBACK_ASSETS
 from conv_pipeline.partitions import Partitions
 
 HOURLY_JOB = "hourly_pipeline"

@@ -16,7 +16,7 @@ from datetime import timedelta
 
 import dagster as dg
 
-from conv_pipeline.core.retention import retained_cutoff, retained_keys
+from conv_pipeline.core.privacy.retention import retained_cutoff, retained_keys
 from conv_pipeline.core.schema import parse_hour_key
 from conv_pipeline.partitions import Partitions
 from conv_pipeline.resources import CompletionSource, PipelineStore
@@ -44,7 +44,7 @@ def changed_hours(cursor: dict[str, str], digests: dict[str, str]) -> list[str]:
 
 def _cursor(seen: dict[str, str], sync) -> str:
     """Per-hour digests; for the API source also its watermark (the authoritative copy lives
-    beside the data it describes, see core/api_export.py: this one is for people to read)."""
+    beside the data it describes, see core/ingestion/api.py: this one is for people to read)."""
     cursor: dict = {"hours": seen}
     if "api_watermark" in sync.extra:
         cursor["api_watermark"] = sync.extra["api_watermark"]

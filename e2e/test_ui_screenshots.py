@@ -17,7 +17,7 @@ from pathlib import Path
 from chrome import Chromium
 from ui_server import DAGSTER_YAML, DagsterDev, free_port
 
-from conv_pipeline.core.sample import write_sample
+from conv_pipeline_demo.sample import write_sample
 
 DOCS_IMG = Path(__file__).resolve().parent.parent / "docs" / "img"
 HOURLY = [

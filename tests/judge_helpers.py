@@ -10,7 +10,7 @@ from pathlib import Path
 
 from conv_pipeline.core.config import DEFAULT_CONFIG_PATH
 from conv_pipeline.settings import JudgeEnv, Settings
-from conv_pipeline.standin.responder import judged_answer
+from conv_pipeline_demo.standin.responder import judged_answer
 
 KEY = "sk-judge-test-5f2c9a71d0"  # a secret: must never reach a log, metadata or file
 KEY_VAR = "CONV_PIPELINE_JUDGE_API_KEY"

@@ -13,7 +13,7 @@ import dagster as dg
 import pytest
 from conftest import hour_keys, make_records, make_settings, run_hourly, write_export
 
-from conv_pipeline.core.alerts import Evaluation, outcomes, transitions
+from conv_pipeline.core.reporting.alerts import Evaluation, outcomes, transitions
 from conv_pipeline.definitions import build_definitions
 from conv_pipeline.resources import PipelineStore
 from conv_pipeline.resources.alerts import AlertChannels
@@ -268,7 +268,7 @@ def test_conv_pipeline_run_sends_each_change_once(tmp_path, receiver, monkeypatc
     """The issue's acceptance scenario through the CLI: a degraded hour gives one alert per
     failing check and partition on the webhook; running again sends nothing; the fixed hour
     gives one recovery each."""
-    from conv_pipeline import cli
+    from conv_pipeline.cli import main as cli
 
     export = tmp_path / "export"
     for k, v in {

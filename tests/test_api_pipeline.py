@@ -14,11 +14,11 @@ from conftest import BASE_HOUR, hour_key, make_records, make_settings, run_hourl
 from openai import AzureOpenAI
 
 from conv_pipeline.capture import SEED_SCENARIOS, create_stored_completion
-from conv_pipeline.cli import main
+from conv_pipeline.cli.main import main
 from conv_pipeline.core.storage import DataStore
 from conv_pipeline.definitions import build_definitions
 from conv_pipeline.settings import ApiSettings, Settings
-from conv_pipeline.standin import StoredCompletionsServer
+from conv_pipeline_demo.standin import StoredCompletionsServer
 
 KEY = "pipeline-key-42"
 RANGE_START = "dagster/asset_partition_range_start"

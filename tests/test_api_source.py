@@ -1,5 +1,5 @@
 """The Stored Completions API source, end to end through the official ``openai`` SDK against the
-stand-in server on loopback (``conv_pipeline.standin``): pagination, filters, the overlap and
+stand-in server on loopback (``conv_pipeline_demo.standin``): pagination, filters, the overlap and
 de-duplication, late arrivals, every injected fault, retries running out, a process killed
 mid-sync, time budgets, Entra ID and key authentication."""
 
@@ -21,10 +21,10 @@ from pathlib import Path
 import pytest
 from conftest import BASE_HOUR, hour_key, make_records
 
-from conv_pipeline.core.api_export import ApiConfig, ApiExporter, ApiSourceError
+from conv_pipeline.core.ingestion.api import ApiConfig, ApiExporter, ApiSourceError
 from conv_pipeline.core.storage import DataStore
 from conv_pipeline.resources import StoredCompletionsApiSource
-from conv_pipeline.standin import StoredCompletionsServer
+from conv_pipeline_demo.standin import StoredCompletionsServer
 
 KEY = "test-key-0123456789"
 PARTITION_START = datetime(2024, 10, 1, tzinfo=UTC)
@@ -261,7 +261,7 @@ def test_a_time_budget_stops_cleanly_and_the_pass_resumes(records, tmp_path):
 
 CRASH_SCRIPT = """
 import sys
-from conv_pipeline.core.api_export import ApiConfig, ApiExporter
+from conv_pipeline.core.ingestion.api import ApiConfig, ApiExporter
 cfg = ApiConfig(kind="azure_openai", endpoint=sys.argv[2], api_key=sys.argv[3], page_size=10,
                 chunk_records=10, concurrency=4)
 ApiExporter(sys.argv[1], cfg).sync()

@@ -28,7 +28,7 @@ from dagster_azure.blob import (
 )
 from dagster_azure.blob.resources import AzureBlobStorageSASTokenCredential
 
-from conv_pipeline.core.blob import (
+from conv_pipeline.core.publishing.blob import (
     BlobPublishError,
     parse_connection_string,
     publish_files,
@@ -395,7 +395,7 @@ def test_cli_run_publishes_every_report_once_byte_identical(
 ):
     """The issue's acceptance scenario: `conv-pipeline run` with Blob publishing on, then the
     containers listed: every local report and dataset once, byte for byte; Parquet too."""
-    from conv_pipeline import cli
+    from conv_pipeline.cli import main as cli
 
     data = tmp_path / "data"
     for k, v in {

@@ -3,7 +3,7 @@
 import pytest
 
 from conv_pipeline.capture import MetadataError, build_metadata, validate_metadata
-from conv_pipeline.core.api_export import parse_metadata_filter
+from conv_pipeline.core.ingestion.api import parse_metadata_filter
 
 
 def test_limits_accept_the_edges():

@@ -13,8 +13,8 @@ import polars as pl
 import pytest
 from conftest import make_records, write_export
 
-from conv_pipeline import cli
-from conv_pipeline.core.local_source import LocalStaging
+from conv_pipeline.cli import main as cli
+from conv_pipeline.core.ingestion.staging import LocalStaging
 
 CONSOLE_SCRIPT = Path(sys.executable).parent / "conv-pipeline"
 ENV_VARS = (

@@ -6,8 +6,8 @@ import random
 
 import polars as pl
 
-from conv_pipeline.core.clusters import cluster_failures, render_markdown, to_table
 from conv_pipeline.core.config import ClusterSettings
+from conv_pipeline.core.improvement.clusters import cluster_failures, render_markdown, to_table
 
 THEMES = {
     "refund": [
@@ -100,7 +100,7 @@ def test_too_few_failures_are_not_clustered_and_say_why():
 
 
 def test_prompt_cleaning_removes_pii_markers_urls_and_digits():
-    from conv_pipeline.core.clusters import clean_prompts
+    from conv_pipeline.core.improvement.clusters import clean_prompts
 
     text = (
         "Refund to jane.doe@example.com, card 4111 1111 1111 1111, from 10.0.0.1, "

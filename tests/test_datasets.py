@@ -8,8 +8,8 @@ import polars as pl
 import pytest
 from ft_format_checker import check_line
 
-from conv_pipeline.core import datasets
 from conv_pipeline.core.config import FinetuneSettings, RegressionEvalSettings
+from conv_pipeline.core.improvement import datasets
 
 GOOD = "Here is a step by step fix: open Settings, choose Billing and save. Please tell me if it works."
 

@@ -280,7 +280,7 @@ def test_a_code_version_follows_the_source_of_its_logic(tmp_path, monkeypatch):
     shutil.copytree(_ui._PACKAGE, copy, ignore=shutil.ignore_patterns("__pycache__"))
     monkeypatch.setattr(_ui, "_PACKAGE", copy)
     assert {n: _ui.code_version(n) for n in _ui.LOGIC_FILES} == before
-    with (copy / "core" / "issues.py").open("a", encoding="utf-8") as f:
+    with (copy / "core" / "scoring" / "issues.py").open("a", encoding="utf-8") as f:
         f.write("\n# a changed rule\n")
     after = {n: _ui.code_version(n) for n in _ui.LOGIC_FILES}
     assert after["conversation_issues"] != before["conversation_issues"]

@@ -9,8 +9,8 @@ import polars as pl
 import pytest
 
 from conv_pipeline.core.config import DriftSettings, ExperimentSettings
-from conv_pipeline.core.drift import conversation_frame, detect
-from conv_pipeline.core.experiments import compare, render_markdown
+from conv_pipeline.core.improvement.drift import conversation_frame, detect
+from conv_pipeline.core.improvement.experiments import compare, render_markdown
 
 
 def _normal(rng: random.Random, n: int, mean: float, sd: float) -> list[float]:

@@ -17,12 +17,12 @@ import pytest
 from conftest import BASE_HOUR, hour_keys, make_records, make_settings, run_hourly, write_export
 from scipy.stats import rankdata
 
-from conv_pipeline.core import feedback as fb
 from conv_pipeline.core.config import FeedbackSettings
-from conv_pipeline.core.sample_feedback import write_sample_feedback
-from conv_pipeline.core.seed_reference import calculate_quality_score
+from conv_pipeline.core.improvement import feedback as fb
+from conv_pipeline.core.scoring.seed_reference import calculate_quality_score
 from conv_pipeline.definitions import build_definitions
 from conv_pipeline.jobs import DAILY_JOB
+from conv_pipeline_demo.sample_feedback import write_sample_feedback
 
 DAY = BASE_HOUR.strftime("%Y-%m-%d")
 

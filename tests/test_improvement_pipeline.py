@@ -17,7 +17,7 @@ import pytest
 from conftest import make_settings, run_hourly, write_export
 from ft_format_checker import check_file
 
-from conv_pipeline.core.datasets import PII_PATTERNS
+from conv_pipeline.core.improvement.datasets import PII_PATTERNS
 from conv_pipeline.definitions import build_definitions
 from conv_pipeline.jobs import DAILY_JOB
 from conv_pipeline.settings import Settings

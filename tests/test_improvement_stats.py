@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from scipy import stats as sps
 
-from conv_pipeline.core import stats
+from conv_pipeline.core.improvement import stats
 
 
 def test_wilson_interval_matches_the_formula():

@@ -1,4 +1,4 @@
-"""``conv_pipeline.core.ingest.parse_export_file`` on hand-written export files.
+"""``conv_pipeline.core.ingestion.parse.parse_export_file`` on hand-written export files.
 
 Every line of a file ends up either as a ``raw_completions`` row or as a ``rejected_records`` row
 that names the file, the line and the problem; one bad record never loses the rest of the file.
@@ -15,8 +15,8 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from conv_pipeline.core import ingest
-from conv_pipeline.core.ingest import ParsedFile, parse_export_file
+from conv_pipeline.core.ingestion import parse as ingest
+from conv_pipeline.core.ingestion.parse import ParsedFile, parse_export_file
 from conv_pipeline.core.schema import RAW_COMPLETIONS, REJECTED_RECORDS
 
 PARTITION_START = datetime(2024, 10, 1, tzinfo=UTC)

@@ -28,7 +28,7 @@ from conv_pipeline.core.judge.evaluators import (
 from conv_pipeline.core.judge.parse import parse_judgment
 from conv_pipeline.core.judge.pipeline import judge_items, select_for_judging
 from conv_pipeline.core.judge.runner import JudgeConnection
-from conv_pipeline.standin import (
+from conv_pipeline_demo.standin import (
     StandinAPIError,
     StoredCompletionsServer,
     judge_responder,

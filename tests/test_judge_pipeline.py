@@ -18,7 +18,7 @@ from judge_helpers import KEY, KEY_VAR, RubricJudge, judge_settings, rubric_scor
 from conv_pipeline.definitions import build_definitions
 from conv_pipeline.jobs import DAILY_JOB, JUDGE_CALIBRATION_JOB
 from conv_pipeline.settings import Settings
-from conv_pipeline.standin import StoredCompletionsServer
+from conv_pipeline_demo.standin import StoredCompletionsServer
 
 JUDGE_CHECKS = {"judge_average_score", "judge_pass_rate", "judge_failure_rate"}
 EVALUATORS = ["coherence", "fluency", "relevance", "groundedness"]
@@ -401,7 +401,7 @@ def test_conv_pipeline_run_with_the_judge_pointed_at_another_server(
     tmp_path, server, monkeypatch, capsys
 ):
     """The judge configured only through the environment, on the plain OpenAI URL shape (/v1)."""
-    from conv_pipeline import cli
+    from conv_pipeline.cli import main as cli
 
     write_export(tmp_path / "export", make_records(hours=2))
     for name, value in {
@@ -500,8 +500,8 @@ def test_a_custom_evaluator_flows_through_the_pipeline(tmp_path, server, monkeyp
 def test_retention_removes_the_judge_reasons_and_keeps_the_scores(tmp_path, server, monkeypatch):
     import sqlite3
 
-    from conv_pipeline.core import retention
     from conv_pipeline.core.judge.store import cache_path
+    from conv_pipeline.core.privacy import retention
 
     monkeypatch.setenv(KEY_VAR, KEY)
     write_export(tmp_path / "export", make_records(hours=2))

@@ -1,4 +1,4 @@
-"""``conv_pipeline.core.local_source.LocalStaging``: the export folder staged once per file and read
+"""``conv_pipeline.core.ingestion.staging.LocalStaging``: the export folder staged once per file and read
 by hour, with global duplicate resolution, incremental re-sync and crash safety."""
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from conv_pipeline.core import local_source
-from conv_pipeline.core.local_source import LocalStaging, SyncResult
+from conv_pipeline.core.ingestion import staging as local_source
+from conv_pipeline.core.ingestion.staging import LocalStaging, SyncResult
 from conv_pipeline.core.schema import RAW_COMPLETIONS
 
 PARTITION_START = datetime(2024, 10, 1, tzinfo=UTC)

@@ -14,7 +14,7 @@ import polars as pl
 import pytest
 from conftest import Export, hour_keys, make_records, make_settings, run_hourly, write_export
 
-from conv_pipeline.core.local_source import LocalStaging
+from conv_pipeline.core.ingestion.staging import LocalStaging
 from conv_pipeline.definitions import build_definitions
 from conv_pipeline.settings import Settings
 
@@ -608,7 +608,7 @@ def test_an_hour_without_data_gets_an_empty_report_of_the_same_shape(tmp_path):
     """A gap inside the range is an empty partition with its own report, not a missing one; the
     report JSON has the same keys for every hour so readers need no special case.
 
-    Known product bug: ``core/report.py::totals`` returns ``below_quality_threshold`` only for an
+    Known product bug: ``core/reporting/report.py::totals`` returns ``below_quality_threshold`` only for an
     empty window (line 45), never for a window with conversations."""
     settings = make_settings(tmp_path)
     write_export(settings.local_dir, make_records(hours=2, per_hour=10), files=1, prefix="a")
@@ -637,7 +637,7 @@ def test_rerunning_the_range_writes_byte_identical_reports(rerun):
     """DESIGN.md: re-running a partition gives the same result. The report files and the
     ``report_json`` / ``report_markdown`` columns must not change when the data did not.
 
-    Known product bug: ``core/report.py::segment_table`` builds each segment's ``issues`` dict from
+    Known product bug: ``core/reporting/report.py::segment_table`` builds each segment's ``issues`` dict from
     an unordered ``group_by(...).pivot(...)``, so its key order (and the "top issues" ties in the
     Markdown) varies between runs."""
     _, _, before, after = rerun

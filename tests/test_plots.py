@@ -13,9 +13,9 @@ import polars as pl
 import pytest
 from conftest import hour_keys, make_settings
 
-from conv_pipeline.core import plots
 from conv_pipeline.core.config import DEFAULT_CONFIG_PATH, load_config
-from conv_pipeline.core.report import build_report, render_markdown
+from conv_pipeline.core.reporting import plots
+from conv_pipeline.core.reporting.report import build_report, render_markdown
 from conv_pipeline.core.storage import DataStore
 from conv_pipeline.definitions import build_definitions
 

@@ -16,9 +16,9 @@ import pytest
 from conftest import BASE_HOUR, hour_keys, make_records, make_settings, run_hourly, write_export
 from ft_format_checker import check_file
 
-from conv_pipeline.core.datasets import PII_PATTERNS
-from conv_pipeline.core.privacy import KINDS, Redactor, luhn_ok, redact_completions
-from conv_pipeline.core.seed_reference import calculate_quality_score
+from conv_pipeline.core.improvement.datasets import PII_PATTERNS
+from conv_pipeline.core.privacy.redaction import KINDS, Redactor, luhn_ok, redact_completions
+from conv_pipeline.core.scoring.seed_reference import calculate_quality_score
 from conv_pipeline.definitions import build_definitions
 from conv_pipeline.jobs import DAILY_JOB
 

@@ -1,4 +1,4 @@
-"""The bundled sample (conv_pipeline.core.sample): format, determinism, variety, planted incident."""
+"""The bundled sample (conv_pipeline_demo.sample): format, determinism, variety, planted incident."""
 
 from __future__ import annotations
 
@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from conv_pipeline.core.ingest import parse_export_file
-from conv_pipeline.core.sample import (
+from conv_pipeline.core.ingestion.parse import parse_export_file
+from conv_pipeline.core.scoring.seed_reference import calculate_quality_score, seed_length_issue
+from conv_pipeline_demo.sample import (
     DEGRADED_SEGMENT,
     DEGRADED_WINDOW,
     MAX_TOKENS,
@@ -22,7 +23,6 @@ from conv_pipeline.core.sample import (
     write_bulk,
     write_sample,
 )
-from conv_pipeline.core.seed_reference import calculate_quality_score, seed_length_issue
 
 TOP_KEYS = {
     "id", "object", "created", "model", "choices", "usage", "metadata", "system_fingerprint",

@@ -1,6 +1,6 @@
 """Parity of the vectorized scoring / issue rules with the seed's own Python functions.
 
-``conv_pipeline.core.seed_reference`` holds the recipe's ``calculate_quality_score``,
+``conv_pipeline.core.scoring.seed_reference`` holds the recipe's ``calculate_quality_score``,
 ``calculate_quality_distribution`` and the ``response_too_short`` / ``response_too_long`` rule
 verbatim; the Polars expressions must give the same answer for every row.
 """
@@ -14,9 +14,9 @@ from datetime import UTC, datetime, timedelta
 import polars as pl
 import pytest
 
-from conv_pipeline.core.issues import categorize_issues, seed_length_issue_expr
 from conv_pipeline.core.schema import RAW_COMPLETIONS, conform
-from conv_pipeline.core.scoring import (
+from conv_pipeline.core.scoring.issues import categorize_issues, seed_length_issue_expr
+from conv_pipeline.core.scoring.rubric import (
     COURTESY_INDICATORS,
     HELPFUL_INDICATORS,
     NEGATIVE_INDICATORS,
@@ -24,7 +24,7 @@ from conv_pipeline.core.scoring import (
     quality_score_expr,
     score_frame,
 )
-from conv_pipeline.core.seed_reference import (
+from conv_pipeline.core.scoring.seed_reference import (
     calculate_quality_distribution,
     calculate_quality_score,
     seed_length_issue,
@@ -424,8 +424,8 @@ def test_every_character_next_to_the_indicator_phrases_matches_seed():
     Python's str.lower() for each character standing in for, or next to, a phrase's letters."""
     import polars as pl
 
-    from conv_pipeline.core.scoring import quality_score_expr
-    from conv_pipeline.core.seed_reference import calculate_quality_score
+    from conv_pipeline.core.scoring.rubric import quality_score_expr
+    from conv_pipeline.core.scoring.seed_reference import calculate_quality_score
 
     points = [*range(0x80, 0x3000), *range(0x3000, 0x110000, 13), 0x130, 0x212A, 0x17F, 0x131]
     chars = [chr(cp) for cp in points if not 0xD800 <= cp <= 0xDFFF]

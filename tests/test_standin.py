@@ -24,8 +24,8 @@ import openai
 import pytest
 from openai import AzureOpenAI, OpenAI
 
-from conv_pipeline import cli
-from conv_pipeline.standin import (
+from conv_pipeline.cli import main as cli
+from conv_pipeline_demo.standin import (
     DEFAULT_API_KEY,
     StandinAPIError,
     StoredCompletionsServer,

@@ -17,7 +17,7 @@ import pytest
 from ui_server import DagsterDev
 
 from conv_pipeline.assets._ui import code_version
-from conv_pipeline.core.sample import write_sample
+from conv_pipeline_demo.sample import write_sample
 
 HOURLY = ["raw_completions", "scored_conversations", "conversation_issues", "insight_report"]
 DOCUMENTED = {

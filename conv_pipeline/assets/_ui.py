@@ -25,7 +25,7 @@ import dagster as dg
 import polars as pl
 
 from conv_pipeline.assets._meta import column_schema
-from conv_pipeline.core.plots import TITLES, data_uri, image_markdown
+from conv_pipeline.core.reporting.plots import TITLES, data_uri, image_markdown
 from conv_pipeline.core.schema import CONVERSATION_ISSUES, RAW_COMPLETIONS, SCORED_CONVERSATIONS
 
 OWNERS = ["team:llmops"]
@@ -40,15 +40,15 @@ SCORED = dg.AssetKey("scored_conversations")
 # The source files whose logic each asset runs (paths inside the conv_pipeline package).
 LOGIC_FILES: dict[str, tuple[str, ...]] = {
     "raw_completions": (
-        "assets/raw.py",
-        "core/ingest.py",
-        "core/local_source.py",
-        "core/api_export.py",
-        "core/privacy.py",
+        "assets/ingestion.py",
+        "core/ingestion/parse.py",
+        "core/ingestion/staging.py",
+        "core/ingestion/api.py",
+        "core/privacy/redaction.py",
         "core/schema.py",
         "resources/source.py",
     ),
-    "scored_conversations": ("assets/scoring.py", "core/scoring.py", "core/schema.py"),
+    "scored_conversations": ("assets/scoring.py", "core/scoring/rubric.py", "core/schema.py"),
     "judge_evaluations": (
         "assets/judge.py",
         "checks/judge.py",
@@ -62,32 +62,36 @@ LOGIC_FILES: dict[str, tuple[str, ...]] = {
     "judge_calibration": ("assets/judge.py", "core/judge/calibration.py", "core/judge/runner.py"),
     "conversation_issues": (
         "assets/scoring.py",
-        "core/issues.py",
+        "core/scoring/issues.py",
         "core/judge/pipeline.py",
         "core/schema.py",
     ),
     "insight_report": (
-        "assets/reports.py",
-        "core/report.py",
-        "core/plots.py",
+        "assets/reporting/reports.py",
+        "core/reporting/report.py",
+        "core/reporting/plots.py",
         "core/judge/report.py",
         "core/judge/insights.py",
     ),
     "daily_insight_report": (
-        "assets/reports.py",
-        "core/report.py",
-        "core/plots.py",
+        "assets/reporting/reports.py",
+        "core/reporting/report.py",
+        "core/reporting/plots.py",
         "core/judge/report.py",
         "core/judge/insights.py",
     ),
-    "conversation_feedback": ("assets/feedback.py", "core/feedback.py", "core/stats.py"),
+    "conversation_feedback": (
+        "assets/improvement/feedback.py",
+        "core/improvement/feedback.py",
+        "core/improvement/stats.py",
+    ),
     "improvement": (
-        "assets/improvement.py",
-        "core/datasets.py",
-        "core/experiments.py",
-        "core/drift.py",
-        "core/clusters.py",
-        "core/stats.py",
+        "assets/improvement/datasets.py",
+        "core/improvement/datasets.py",
+        "core/improvement/experiments.py",
+        "core/improvement/drift.py",
+        "core/improvement/clusters.py",
+        "core/improvement/stats.py",
     ),
 }
 

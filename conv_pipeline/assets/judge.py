@@ -12,7 +12,7 @@ import polars as pl
 
 from conv_pipeline.assets._meta import column_schema, md_table
 from conv_pipeline.assets._ui import asset_ui
-from conv_pipeline.assets.raw import RAW_KEY
+from conv_pipeline.assets.ingestion import RAW_KEY
 from conv_pipeline.checks import judge as judge_checks
 from conv_pipeline.core.config import MonitoringConfig
 from conv_pipeline.core.judge import store as judge_store
@@ -31,7 +31,7 @@ from conv_pipeline.core.judge.pipeline import (
     partition_summaries,
     table_schema,
 )
-from conv_pipeline.core.retention import retained_keys
+from conv_pipeline.core.privacy.retention import retained_keys
 from conv_pipeline.core.storage import atomic_write_bytes, atomic_write_parquet
 from conv_pipeline.partitions import Partitions
 from conv_pipeline.resources import JudgeResource, PipelineStore

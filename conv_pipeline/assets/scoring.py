@@ -5,16 +5,16 @@ import polars as pl
 
 from conv_pipeline.assets._meta import md_table, standard
 from conv_pipeline.assets._ui import asset_ui
-from conv_pipeline.assets.raw import RAW_KEY
+from conv_pipeline.assets.ingestion import RAW_KEY
 from conv_pipeline.checks import integrity, quality
 from conv_pipeline.core.config import MonitoringConfig
-from conv_pipeline.core.issues import categorize_issues
 from conv_pipeline.core.judge import store as judge_store
 from conv_pipeline.core.judge.pipeline import with_judge_issues
-from conv_pipeline.core.report import partition_metrics, quality_distribution
-from conv_pipeline.core.retention import retained_keys
+from conv_pipeline.core.privacy.retention import retained_keys
+from conv_pipeline.core.reporting.report import partition_metrics, quality_distribution
 from conv_pipeline.core.schema import CONVERSATION_ISSUES, SCORED_CONVERSATIONS, conform
-from conv_pipeline.core.scoring import INPUT_COLUMNS, score_conversations
+from conv_pipeline.core.scoring.issues import categorize_issues
+from conv_pipeline.core.scoring.rubric import INPUT_COLUMNS, score_conversations
 from conv_pipeline.partitions import Partitions
 from conv_pipeline.resources import PipelineStore
 

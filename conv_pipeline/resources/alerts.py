@@ -21,7 +21,7 @@ from dagster_msteams import MSTeamsResource
 from dagster_msteams.adaptive_card import AdaptiveCard
 from dagster_slack import SlackResource
 
-from conv_pipeline.core.alerts import Alert
+from conv_pipeline.core.reporting.alerts import Alert
 
 
 class AlertChannels(dg.ConfigurableResource):

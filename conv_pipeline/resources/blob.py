@@ -22,7 +22,7 @@ from dagster_azure.blob import (
 )
 from dagster_azure.blob.resources import AzureBlobStorageSASTokenCredential
 
-from conv_pipeline.core.blob import (
+from conv_pipeline.core.publishing.blob import (
     PublishResult,
     mirror_existing,
     parse_connection_string,

@@ -16,8 +16,8 @@ import dagster as dg
 import polars as pl
 from pydantic import Field
 
-from conv_pipeline.core.api_export import ApiConfig, ApiExporter, parse_metadata_filter
-from conv_pipeline.core.local_source import LocalStaging, SyncResult
+from conv_pipeline.core.ingestion.api import ApiConfig, ApiExporter, parse_metadata_filter
+from conv_pipeline.core.ingestion.staging import LocalStaging, SyncResult
 from conv_pipeline.core.storage import DataStore
 
 

@@ -30,7 +30,6 @@ import duckdb
 import polars as pl
 
 from conv_pipeline.core.config import JudgeSettings
-from conv_pipeline.core.issues import ISSUE_RULES, issue_flags
 from conv_pipeline.core.judge.cache import CachedJudgment, JudgmentCache
 from conv_pipeline.core.judge.evaluators import Evaluator, conversation_inputs
 from conv_pipeline.core.judge.runner import (
@@ -42,6 +41,7 @@ from conv_pipeline.core.judge.runner import (
     run_tasks,
 )
 from conv_pipeline.core.schema import CONVERSATION_ISSUES, TS
+from conv_pipeline.core.scoring.issues import ISSUE_RULES, issue_flags
 
 TABLE = "judge_evaluations"
 STATUSES = ("ok", "unparseable", "failed", "skipped_budget", "nothing_to_ground")

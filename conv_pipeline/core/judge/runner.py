@@ -52,7 +52,7 @@ class JudgeConnection:
     def client(self, *, asynchronous: bool, max_retries: int, timeout: float) -> Any:
         import openai
 
-        from conv_pipeline.core.api_export import entra_token_provider
+        from conv_pipeline.core.ingestion.api import entra_token_provider
 
         common: dict[str, Any] = {"max_retries": max_retries, "timeout": timeout}
         if self.kind == "azure_openai":

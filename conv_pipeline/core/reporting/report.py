@@ -13,8 +13,8 @@ from typing import Any
 import polars as pl
 
 from conv_pipeline.core.config import MonitoringConfig
-from conv_pipeline.core.issues import ISSUE_RULES
-from conv_pipeline.core.plots import plots_markdown
+from conv_pipeline.core.reporting.plots import plots_markdown
+from conv_pipeline.core.scoring.issues import ISSUE_RULES
 
 SEGMENTS = ("user_type", "category", "prompt_variant", "model")
 EXCERPT = 160

@@ -18,8 +18,8 @@ from conv_pipeline.core.judge.cache import JudgmentCache
 from conv_pipeline.core.judge.insights import generate_insights
 from conv_pipeline.core.judge.pipeline import join_judgments
 from conv_pipeline.core.judge.report import judge_section
-from conv_pipeline.core.plots import TITLES, plot_trend, report_plots, write_plots
-from conv_pipeline.core.report import SEGMENTS, build_report, render_markdown, totals
+from conv_pipeline.core.reporting.plots import TITLES, plot_trend, report_plots, write_plots
+from conv_pipeline.core.reporting.report import SEGMENTS, build_report, render_markdown, totals
 from conv_pipeline.core.schema import HOUR_KEY_FORMAT, INSIGHT_REPORTS, conform, parse_hour_key
 from conv_pipeline.core.storage import DataStore, atomic_write_bytes, atomic_write_parquet
 from conv_pipeline.partitions import Partitions

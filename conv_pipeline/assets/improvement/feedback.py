@@ -1,5 +1,5 @@
 """``conversation_feedback`` (group ``improvement``, daily): explicit user feedback joined to the
-scores, and the scores' agreement with it. The logic is in ``core/feedback.py``; docs/FEEDBACK.md
+scores, and the scores' agreement with it. The logic is in ``core/improvement/feedback.py``; docs/FEEDBACK.md
 explains every rule and config key."""
 
 from pathlib import Path
@@ -9,7 +9,7 @@ import polars as pl
 
 from conv_pipeline.assets._meta import md_table
 from conv_pipeline.assets._ui import asset_ui
-from conv_pipeline.assets.improvement import (
+from conv_pipeline.assets.improvement.datasets import (
     _COMMON,
     _one_or_many,
     _report,
@@ -17,13 +17,13 @@ from conv_pipeline.assets.improvement import (
     day_start,
     hours_of,
 )
-from conv_pipeline.assets.raw import RAW_KEY
+from conv_pipeline.assets.ingestion import RAW_KEY
 from conv_pipeline.assets.scoring import ISSUES_KEY, SCORED_KEY
-from conv_pipeline.core import feedback as fb
-from conv_pipeline.core import privacy
 from conv_pipeline.core.config import MonitoringConfig
+from conv_pipeline.core.improvement import feedback as fb
 from conv_pipeline.core.judge import store as judge_store
 from conv_pipeline.core.judge.pipeline import join_judgments
+from conv_pipeline.core.privacy import redaction as privacy
 from conv_pipeline.core.schema import CONVERSATION_FEEDBACK, FEEDBACK_AGREEMENT, conform
 from conv_pipeline.core.storage import DataStore, atomic_write_parquet
 from conv_pipeline.partitions import Partitions

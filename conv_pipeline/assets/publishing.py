@@ -2,16 +2,16 @@
 
 They exist only when Blob publishing is on (``CONV_PIPELINE_BLOB_ENABLED``); local files stay
 the source of truth and are uploaded byte for byte after their assets wrote them. The rules
-(atomic commit, retries, replacing a partition's blobs, names) are in ``core/blob.py`` and
+(atomic commit, retries, replacing a partition's blobs, names) are in ``core/publishing/blob.py`` and
 docs/PUBLISHING.md.
 """
 
 import dagster as dg
 
-from conv_pipeline.assets.feedback import FEEDBACK_ASSETS
-from conv_pipeline.assets.improvement import IMPROVEMENT_ASSETS
-from conv_pipeline.assets.reports import DAILY_KEY, REPORT_KEY
-from conv_pipeline.core.blob import (
+from conv_pipeline.assets.improvement.datasets import IMPROVEMENT_ASSETS
+from conv_pipeline.assets.improvement.feedback import FEEDBACK_ASSETS
+from conv_pipeline.assets.reporting.reports import DAILY_KEY, REPORT_KEY
+from conv_pipeline.core.publishing.blob import (
     PARQUET_TABLES,
     BlobPublishError,
     PublishResult,

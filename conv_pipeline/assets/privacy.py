@@ -1,12 +1,12 @@
 """The retention job: deletes raw detail older than ``privacy.retention.raw_detail_days`` (90)
-and keeps the aggregates (``core/retention.py``, docs/PRIVACY.md). Run daily by
+and keeps the aggregates (``core/privacy/retention.py``, docs/PRIVACY.md). Run daily by
 ``retention_schedule`` (stopped by default, like every schedule) or ``conv-pipeline retention``."""
 
 from datetime import UTC, datetime
 
 import dagster as dg
 
-from conv_pipeline.core import retention
+from conv_pipeline.core.privacy import retention
 from conv_pipeline.resources import PipelineStore
 
 RETENTION_JOB = "raw_detail_retention"

@@ -10,7 +10,7 @@ with ``model`` filled in (the deployment name on ``/openai/deployments/{name}/..
 * any other ``dict``: ``choices[0].message`` itself (``{"content": ...}``, ``{"refusal": ...}``,
   ``{"tool_calls": [...]}``), completed with ``role``, ``content``, ``refusal``, ``annotations``.
 
-It may raise :class:`~conv_pipeline.standin.store.StandinAPIError` to answer with an error.
+It may raise :class:`~conv_pipeline_demo.standin.store.StandinAPIError` to answer with an error.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ import threading
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from conv_pipeline.standin.store import StandinAPIError
+from conv_pipeline_demo.standin.store import StandinAPIError
 
 Responder = Callable[[dict], "str | dict"]
 

@@ -37,7 +37,7 @@ from conv_pipeline.core.schema import (
     conform,
     empty,
 )
-from conv_pipeline.core.scoring import BANDS
+from conv_pipeline.core.scoring.rubric import BANDS
 
 EXCERPT_CHARS = 300
 UP = ("up", "thumbs_up", "thumbsup", "positive", "like", "good", "👍", "+1", "1", "true", "yes")

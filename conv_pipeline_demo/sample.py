@@ -734,7 +734,7 @@ class _Generator:
 # first used, and each pool is filtered by what it promises (length, indicator words), so a tweak to
 # a phrase can never silently move an answer into the wrong quality bucket.
 
-# The recipe rubric's indicator words (conv_pipeline.core.seed_reference), used to file answers.
+# The recipe rubric's indicator words (conv_pipeline.core.scoring.seed_reference), used to file answers.
 _HELPFUL = ("step", "solution", "help", "recommend", "suggest", "guide")
 _COURTESY = ("please", "thank you", "happy to", "glad to help")
 _NEGATIVE = ("sorry, i cannot", "i don't know", "unable to help")

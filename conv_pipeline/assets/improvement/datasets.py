@@ -6,8 +6,8 @@
 * ``segment_drift``         ``reports/drift/<day>.{md,json}``, table ``segment_drift``, WARN check
 * ``failure_clusters``      ``reports/clusters/<day>.{md,json}``, table ``failure_clusters``
 
-The logic is in ``core/datasets.py``, ``core/experiments.py``, ``core/drift.py`` and
-``core/clusters.py``; docs/IMPROVEMENT.md explains every rule and config key.
+The logic is in ``core/improvement/datasets.py``, ``core/improvement/experiments.py``, ``core/improvement/drift.py`` and
+``core/improvement/clusters.py``; docs/IMPROVEMENT.md explains every rule and config key.
 """
 
 import json
@@ -19,11 +19,11 @@ import polars as pl
 
 from conv_pipeline.assets._meta import md_table
 from conv_pipeline.assets._ui import OWNERS, code_version
-from conv_pipeline.assets.raw import RAW_KEY
+from conv_pipeline.assets.ingestion import RAW_KEY
 from conv_pipeline.assets.scoring import ISSUES_KEY, SCORED_KEY
-from conv_pipeline.core import clusters as clusters_core
-from conv_pipeline.core import datasets, drift, experiments
 from conv_pipeline.core.config import MonitoringConfig
+from conv_pipeline.core.improvement import clusters as clusters_core
+from conv_pipeline.core.improvement import datasets, drift, experiments
 from conv_pipeline.core.judge import store as judge_store
 from conv_pipeline.core.judge.pipeline import join_judgments
 from conv_pipeline.core.schema import (

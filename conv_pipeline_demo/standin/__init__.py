@@ -4,21 +4,21 @@ For tests (the official ``openai`` SDK talks HTTP to it) and local trials
 (``conv-pipeline standin``). See docs/STANDIN.md.
 """
 
-from conv_pipeline.standin.faults import KINDS as FAULT_KINDS
-from conv_pipeline.standin.faults import FaultRule, Faults
-from conv_pipeline.standin.responder import (
+from conv_pipeline_demo.standin.faults import KINDS as FAULT_KINDS
+from conv_pipeline_demo.standin.faults import FaultRule, Faults
+from conv_pipeline_demo.standin.responder import (
     Responder,
     default_judge_score,
     default_responder,
     judge_responder,
     scripted,
 )
-from conv_pipeline.standin.server import (
+from conv_pipeline_demo.standin.server import (
     DEFAULT_API_KEY,
     MIN_API_VERSION,
     StoredCompletionsServer,
 )
-from conv_pipeline.standin.store import (
+from conv_pipeline_demo.standin.store import (
     CompletionStore,
     LoadSummary,
     StandinAPIError,

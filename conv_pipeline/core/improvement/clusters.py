@@ -24,7 +24,7 @@ import numpy as np
 import polars as pl
 
 from conv_pipeline.core.config import ClusterSettings
-from conv_pipeline.core.datasets import PII_PATTERNS
+from conv_pipeline.core.improvement.datasets import PII_PATTERNS
 from conv_pipeline.core.schema import FAILURE_CLUSTERS
 
 _CLEAN = re.compile(

@@ -22,8 +22,8 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 
-from conv_pipeline.core import stats
 from conv_pipeline.core.config import DriftSettings
+from conv_pipeline.core.improvement import stats
 from conv_pipeline.core.schema import SEGMENT_DRIFT
 
 ALL = "all"

@@ -1,8 +1,8 @@
 """The recipe's own Python functions, verbatim, as the reference for parity tests and benchmarks.
 
 Copied from ``seeds/000`` (step 6 ``analyze_quality.py`` and step 7 ``pipeline_function.py``).
-The pipeline never calls these on its hot path; ``conv_pipeline.core.scoring`` and
-``conv_pipeline.core.issues`` are the vectorized equivalents, and the tests assert that both give
+The pipeline never calls these on its hot path; ``conv_pipeline.core.scoring.rubric`` and
+``conv_pipeline.core.scoring.issues`` are the vectorized equivalents, and the tests assert that both give
 the same answer row by row.
 """
 

@@ -6,7 +6,8 @@ import polars as pl
 from conv_pipeline.assets._meta import standard
 from conv_pipeline.assets._ui import asset_ui
 from conv_pipeline.checks import integrity
-from conv_pipeline.core import privacy, retention
+from conv_pipeline.core.privacy import redaction as privacy
+from conv_pipeline.core.privacy import retention
 from conv_pipeline.core.schema import RAW_COMPLETIONS
 from conv_pipeline.partitions import Partitions
 from conv_pipeline.resources import CompletionSource, PipelineStore
@@ -65,7 +66,7 @@ def build_raw_completions(parts: Partitions) -> dg.AssetsDefinition:
             frame = source.read_hours(store, config.partition_start, batch)
             if source_schema is None or frame.schema != RAW_COMPLETIONS:
                 source_schema = frame.head(0)
-            # PII is redacted before anything leaves the raw layer (core/privacy.py).
+            # PII is redacted before anything leaves the raw layer (core/privacy/redaction.py).
             frame, found = privacy.redact_completions(frame, redactor)
             pii = {
                 k: pii.get(k, 0) + found.get(k, 0) for k in privacy.KINDS if k in pii or k in found

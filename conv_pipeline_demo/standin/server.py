@@ -21,15 +21,15 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from conv_pipeline.standin.faults import Faults
-from conv_pipeline.standin.responder import (
+from conv_pipeline_demo.standin.faults import Faults
+from conv_pipeline_demo.standin.responder import (
     Responder,
     build_completion,
     default_responder,
     input_message_items,
     stored_form,
 )
-from conv_pipeline.standin.store import (
+from conv_pipeline_demo.standin.store import (
     CompletionStore,
     LoadSummary,
     StandinAPIError,
@@ -77,7 +77,7 @@ class StoredCompletionsServer:
         latency_ms: added to every request.
         page_size_max: the most items one list page holds (a smaller ``limit`` wins).
         responder: ``(request_json) -> str | dict`` builds the answer of ``POST
-            /chat/completions`` (see :mod:`conv_pipeline.standin.responder`).
+            /chat/completions`` (see :mod:`conv_pipeline_demo.standin.responder`).
         messy: list items come as the service sometimes sends them: ``object: null``,
             ``finish_reason: null`` and unknown extra fields (GET by id stays clean).
         clock: ``() -> float`` unix seconds for ``created`` (settable later: ``server.clock``).

@@ -21,8 +21,8 @@ from itertools import combinations
 import numpy as np
 import polars as pl
 
-from conv_pipeline.core import stats
 from conv_pipeline.core.config import ExperimentSettings
+from conv_pipeline.core.improvement import stats
 from conv_pipeline.core.schema import EXPERIMENT_RESULTS
 
 NONE_LABEL = "(none)"

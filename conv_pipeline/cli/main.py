@@ -25,11 +25,11 @@ from pathlib import Path
 
 import dagster as dg
 
-from conv_pipeline.core.api_export import ApiSourceError
+from conv_pipeline.cli.sqlite_hold import held_open
+from conv_pipeline.core.ingestion.api import ApiSourceError
 from conv_pipeline.core.schema import parse_hour_key
 from conv_pipeline.sensors import RANGE_END, RANGE_START
 from conv_pipeline.settings import Settings
-from conv_pipeline.sqlite_hold import held_open
 
 # Dagster's console logger at INFO: the run's own messages, not every engine event.
 _QUIET = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
@@ -49,7 +49,7 @@ def _instance(settings: Settings) -> dg.DagsterInstance:
 
 
 def cmd_sample(args: argparse.Namespace, settings: Settings) -> int:
-    from conv_pipeline.core.sample import write_sample
+    from conv_pipeline_demo.sample import write_sample
 
     out = Path(args.out).resolve() if args.out else settings.local_dir
     summary = write_sample(out, n=args.n, hours=args.hours)
@@ -58,7 +58,7 @@ def cmd_sample(args: argparse.Namespace, settings: Settings) -> int:
         f"{summary.last_created:%Y-%m-%d %H:%M} UTC) in {len(summary.files)} files to {out}"
     )
     from conv_pipeline.core.config import load_config
-    from conv_pipeline.core.sample_feedback import write_sample_feedback
+    from conv_pipeline_demo.sample_feedback import write_sample_feedback
 
     configured = Path(load_config(settings.monitoring_config or None).improvement.feedback.path)
     fb_out = (
@@ -86,7 +86,7 @@ def _send_alerts(defs, settings: Settings, instance, pipeline) -> None:
     daemon's sensor, so a change is announced once whichever of them sees it first."""
     import logging
 
-    from conv_pipeline.alert_sensors import evaluate_alerts
+    from conv_pipeline.assets.reporting.alerts import evaluate_alerts
     from conv_pipeline.partitions import build_partitions
 
     channels = defs.resources["alerts"].process_config_and_initialize()
@@ -293,7 +293,7 @@ def _api_source(settings: Settings, kind: str | None):
 
 
 def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
-    from conv_pipeline.core.api_export import ApiExporter
+    from conv_pipeline.core.ingestion.api import ApiExporter
 
     source = _api_source(settings, args.kind)
     out = Path(args.out).resolve() if args.out else settings.local_dir
@@ -318,7 +318,7 @@ def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_generate(args: argparse.Namespace, settings: Settings) -> int:
     from conv_pipeline.capture import generate_seed_conversations
-    from conv_pipeline.core.api_export import make_client
+    from conv_pipeline.core.ingestion.api import make_client
 
     source = _api_source(settings, args.kind)
     client = make_client(source.api_config(), asynchronous=False)
@@ -343,7 +343,7 @@ def cmd_generate(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_standin(args: argparse.Namespace, settings: Settings) -> int:
     """Serve the Stored Completions stand-in (docs/STANDIN.md) until Ctrl-C."""
-    from conv_pipeline.standin import DEFAULT_API_KEY, StoredCompletionsServer
+    from conv_pipeline_demo.standin import DEFAULT_API_KEY, StoredCompletionsServer
 
     keys = args.api_key or [DEFAULT_API_KEY]
     server = StoredCompletionsServer(api_keys=keys, latency_ms=args.latency_ms, port=args.port)
@@ -377,9 +377,9 @@ def cmd_standin(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_retention(args: argparse.Namespace, settings: Settings) -> int:
     from datetime import UTC, datetime
 
-    from conv_pipeline.core import retention
+    from conv_pipeline.assets.privacy import RETENTION_JOB
+    from conv_pipeline.core.privacy import retention
     from conv_pipeline.definitions import build_definitions
-    from conv_pipeline.retention import RETENTION_JOB
 
     defs = build_definitions(settings)
     pipeline = defs.resources["pipeline"]

@@ -26,8 +26,8 @@ from pathlib import Path
 
 import polars as pl
 
-from conv_pipeline.core.ingest import is_export_file, parse_export_file
-from conv_pipeline.core.privacy import redact_excerpts
+from conv_pipeline.core.ingestion.parse import is_export_file, parse_export_file
+from conv_pipeline.core.privacy.redaction import redact_excerpts
 from conv_pipeline.core.schema import RAW_COMPLETIONS, REJECTED_RECORDS, conform, empty
 from conv_pipeline.core.storage import atomic_write_bytes, atomic_write_parquet
 

@@ -3,7 +3,7 @@
 ``evaluate_alerts`` reads the runs that finished since the saved position (oldest first) and the
 asset check evaluations each recorded, turns each evaluation into per-partition outcomes, and
 sends one alert when a (check, partition) starts failing and one when it recovers (rules in
-core/alerts.py and docs/ALERTS.md). Its state (the position, the failing pairs and the messages
+core/reporting/alerts.py and docs/ALERTS.md). Its state (the position, the failing pairs and the messages
 a channel could not take yet) is ``alerts/state.json`` in the data folder, shared by the sensor
 and by ``conv-pipeline run``, which evaluates the same rules after its runs. Reading by finished
 run works on every Dagster storage (SQLite's run-sharded event log included) and sees a run's
@@ -22,7 +22,8 @@ from pathlib import Path
 
 import dagster as dg
 
-from conv_pipeline.core.alerts import (
+from conv_pipeline.core.config import MonitoringConfig
+from conv_pipeline.core.reporting.alerts import (
     Alert,
     Evaluation,
     locked_state,
@@ -32,7 +33,6 @@ from conv_pipeline.core.alerts import (
     transitions,
     worst_example_ids,
 )
-from conv_pipeline.core.config import MonitoringConfig
 from conv_pipeline.core.schema import HOUR_KEY_FORMAT, parse_hour_key
 from conv_pipeline.partitions import Partitions
 from conv_pipeline.resources import PipelineStore
