@@ -35,8 +35,8 @@ from conv_pipeline.core.publishing.blob import (
     upload_atomic,
 )
 from conv_pipeline.definitions import build_definitions
-from conv_pipeline.jobs import DAILY_JOB
-from conv_pipeline.resources.blob import BlobPublisher, build_blob_publisher
+from conv_pipeline.keys import DAILY_JOB
+from conv_pipeline.resources import BlobPublisher, build_blob_publisher
 from conv_pipeline.settings import BlobSettings
 
 CONN_VAR = "CONV_PIPELINE_BLOB_CONNECTION_STRING"

@@ -65,11 +65,12 @@ def test_every_asset_is_described_grouped_kinded_and_versioned(defs):
         assert spec.code_version, name
 
 
-def test_groups_follow_the_layers(defs):
+def test_groups_are_the_pipeline_stages(defs):
     groups = {s.key: s.group_name for s in defs.resolve_all_asset_specs()}
     assert groups[RAW] == "ingestion"
-    assert groups[SCORED] == groups[ISSUES] == groups[JUDGE] == groups[CALIBRATION] == "evaluation"
-    assert groups[REPORT] == groups[DAILY] == "insights"
+    assert groups[SCORED] == groups[ISSUES] == "scoring"
+    assert groups[JUDGE] == groups[CALIBRATION] == "judge"
+    assert groups[REPORT] == groups[DAILY] == "reporting"
     assert {groups[k] for k in IMPROVEMENT} == {"improvement"}
 
 
@@ -259,13 +260,13 @@ def test_privacy_config_is_validated(tmp_path):
 
 
 def test_owners_code_versions_and_kinds_for_the_ui(defs):
-    from conv_pipeline.assets import _ui
+    from conv_pipeline.assets import specs as asset_specs
 
     specs = {s.key: s for s in defs.resolve_all_asset_specs()}
     for key, spec in specs.items():
         assert spec.owners == ["team:llmops"], key
         assert re.fullmatch(r"[0-9a-f]{12}", spec.code_version), key
-    assert specs[SCORED].code_version == _ui.code_version("scored_conversations")
+    assert specs[SCORED].code_version == asset_specs.code_version(SCORED)
     assert {"openai", "azure", "duckdb", "polars"} <= set(specs[RAW].kinds)
     assert "matplotlib" in specs[REPORT].kinds
 
@@ -273,20 +274,21 @@ def test_owners_code_versions_and_kinds_for_the_ui(defs):
 def test_a_code_version_follows_the_source_of_its_logic(tmp_path, monkeypatch):
     import shutil
 
-    from conv_pipeline.assets import _ui
+    from conv_pipeline import keys
+    from conv_pipeline.assets import specs
 
-    before = {n: _ui.code_version(n) for n in _ui.LOGIC_FILES}
+    before = {k: specs.code_version(k) for k in specs.LOGIC}
     copy = tmp_path / "conv_pipeline"
-    shutil.copytree(_ui._PACKAGE, copy, ignore=shutil.ignore_patterns("__pycache__"))
-    monkeypatch.setattr(_ui, "_PACKAGE", copy)
-    assert {n: _ui.code_version(n) for n in _ui.LOGIC_FILES} == before
+    shutil.copytree(specs.PACKAGE, copy, ignore=shutil.ignore_patterns("__pycache__"))
+    monkeypatch.setattr(specs, "PACKAGE", copy)
+    assert {k: specs.code_version(k) for k in specs.LOGIC} == before
     with (copy / "core" / "scoring" / "issues.py").open("a", encoding="utf-8") as f:
         f.write("\n# a changed rule\n")
-    after = {n: _ui.code_version(n) for n in _ui.LOGIC_FILES}
-    assert after["conversation_issues"] != before["conversation_issues"]
-    assert {n for n in after if after[n] != before[n]} == {"conversation_issues"}
-    monkeypatch.setattr(_ui, "CODE_VERSION_EPOCH", "2")
-    assert all(_ui.code_version(n) != after[n] for n in _ui.LOGIC_FILES)
+    after = {k: specs.code_version(k) for k in specs.LOGIC}
+    assert after[keys.ISSUES] != before[keys.ISSUES]
+    assert {k for k in after if after[k] != before[k]} == {keys.ISSUES}
+    monkeypatch.setattr(specs, "CODE_VERSION_EPOCH", "2")
+    assert all(specs.code_version(k) != after[k] for k in specs.LOGIC)
 
 
 def test_materializations_record_the_code_version(defs, export, hourly_runner):

@@ -19,7 +19,7 @@ from ft_format_checker import check_file
 
 from conv_pipeline.core.improvement.datasets import PII_PATTERNS
 from conv_pipeline.definitions import build_definitions
-from conv_pipeline.jobs import DAILY_JOB
+from conv_pipeline.keys import DAILY_JOB
 from conv_pipeline.settings import Settings
 
 DAYS = ["2025-03-01", "2025-03-02", "2025-03-03"]

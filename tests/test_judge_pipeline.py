@@ -16,7 +16,7 @@ from conftest import hour_keys, make_records, make_settings, run_hourly, write_e
 from judge_helpers import KEY, KEY_VAR, RubricJudge, judge_settings, rubric_score, write_config
 
 from conv_pipeline.definitions import build_definitions
-from conv_pipeline.jobs import DAILY_JOB, JUDGE_CALIBRATION_JOB
+from conv_pipeline.keys import DAILY_JOB, JUDGE_CALIBRATION_JOB
 from conv_pipeline.settings import Settings
 from conv_pipeline_demo.standin import StoredCompletionsServer
 

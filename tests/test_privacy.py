@@ -20,7 +20,7 @@ from conv_pipeline.core.improvement.datasets import PII_PATTERNS
 from conv_pipeline.core.privacy.redaction import KINDS, Redactor, luhn_ok, redact_completions
 from conv_pipeline.core.scoring.seed_reference import calculate_quality_score
 from conv_pipeline.definitions import build_definitions
-from conv_pipeline.jobs import DAILY_JOB
+from conv_pipeline.keys import DAILY_JOB
 
 # kind -> (text as written, the secret part that must vanish)
 PII = {

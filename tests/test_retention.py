@@ -15,12 +15,11 @@ import polars as pl
 import pytest
 from conftest import BASE_HOUR, hour_keys, make_records, make_settings, run_hourly, write_export
 
-from conv_pipeline.assets.privacy import RETENTION_JOB
 from conv_pipeline.cli.main import main
 from conv_pipeline.core.privacy import retention
 from conv_pipeline.core.storage import DataStore
 from conv_pipeline.definitions import build_definitions
-from conv_pipeline.jobs import DAILY_JOB
+from conv_pipeline.keys import DAILY_JOB, RETENTION_JOB
 from conv_pipeline.settings import ApiSettings
 from conv_pipeline_demo.standin import StoredCompletionsServer
 

@@ -11,7 +11,7 @@ import dagster as dg
 import pytest
 from conftest import BASE_HOUR, hour_key, hour_keys, make_records, write_export
 
-from conv_pipeline.sensors import changed_hours, contiguous_ranges
+from conv_pipeline.automation import changed_hours, contiguous_ranges
 
 RANGE_START = "dagster/asset_partition_range_start"
 RANGE_END = "dagster/asset_partition_range_end"

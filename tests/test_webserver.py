@@ -16,7 +16,8 @@ import duckdb
 import pytest
 from ui_server import DagsterDev
 
-from conv_pipeline.assets._ui import code_version
+from conv_pipeline import keys
+from conv_pipeline.assets.specs import code_version
 from conv_pipeline_demo.sample import write_sample
 
 HOURLY = ["raw_completions", "scored_conversations", "conversation_issues", "insight_report"]
@@ -154,13 +155,13 @@ def test_the_asset_graph_explains_itself(ui):
         assert {"team": "llmops"} in node["owners"], name
         assert node["opVersion"], name
     assert {"openai", "azure", "duckdb", "polars"} <= set(nodes["raw_completions"]["kinds"])
-    assert nodes["scored_conversations"]["opVersion"] == code_version("scored_conversations")
+    assert nodes["scored_conversations"]["opVersion"] == code_version(keys.SCORED)
     for name in ("scored_conversations", "conversation_issues", "insight_report"):
         assert nodes[name]["automationCondition"]["label"] == "eager_after_blocking_checks"
     assert nodes["raw_completions"]["automationCondition"] is None
     assert nodes["raw_completions"]["groupName"] == "ingestion"
-    assert nodes["scored_conversations"]["groupName"] == "evaluation"
-    assert nodes["insight_report"]["groupName"] == "insights"
+    assert nodes["scored_conversations"]["groupName"] == "scoring"
+    assert nodes["insight_report"]["groupName"] == "reporting"
 
 
 def test_a_backfill_runs_as_one_run_and_a_single_partition_reruns(ui):

@@ -1,18 +1,18 @@
-"""``raw_completions``: the stored completions of each hour, as the source holds them."""
+"""The ingestion stage: ``raw_completions``, the stored completions of each hour as the source
+holds them, PII-redacted before they leave this layer."""
 
 import dagster as dg
 import polars as pl
 
-from conv_pipeline.assets._meta import standard
-from conv_pipeline.assets._ui import asset_ui
+from conv_pipeline import keys
+from conv_pipeline.assets.metadata import standard
 from conv_pipeline.checks import integrity
-from conv_pipeline.core.privacy import redaction as privacy
-from conv_pipeline.core.privacy import retention
+from conv_pipeline.core.privacy import redaction, retention
 from conv_pipeline.core.schema import RAW_COMPLETIONS
 from conv_pipeline.partitions import Partitions
+from conv_pipeline.project import Project
 from conv_pipeline.resources import CompletionSource, PipelineStore
 
-RAW_KEY = dg.AssetKey("raw_completions")
 HOURS_PER_BATCH = 24
 # What the checks and the metadata need of the rows once they are written.
 _CHECK_COLUMNS = [
@@ -28,10 +28,10 @@ _CHECK_COLUMNS = [
 
 def build_raw_completions(parts: Partitions) -> dg.AssetsDefinition:
     @dg.asset(
-        key=RAW_KEY,
+        key=keys.RAW,
         partitions_def=parts.hourly,
         backfill_policy=dg.BackfillPolicy.single_run(),
-        group_name="ingestion",
+        group_name=keys.INGESTION,
         kinds={"openai", "azure", "duckdb", "polars", "parquet"},
         description=(
             "Stored completions (Azure OpenAI Stored Completions API or a local export) of each "
@@ -42,9 +42,8 @@ def build_raw_completions(parts: Partitions) -> dg.AssetsDefinition:
             "reason."
         ),
         check_specs=integrity.specs(
-            RAW_KEY, [integrity.UNIQUE, integrity.IN_WINDOW, integrity.SCHEMA]
+            keys.RAW, [integrity.UNIQUE, integrity.IN_WINDOW, integrity.SCHEMA]
         ),
-        **asset_ui("raw_completions"),
     )
     def raw_completions(
         context: dg.AssetExecutionContext, source: CompletionSource, pipeline: PipelineStore
@@ -52,8 +51,8 @@ def build_raw_completions(parts: Partitions) -> dg.AssetsDefinition:
         store, config = pipeline.store, pipeline.config
         # Hours whose raw detail retention deleted keep what they have (docs/PRIVACY.md).
         kept = retention.retained_keys(store, context.partition_keys)
-        keys = [k for k in context.partition_keys if k not in kept]
-        redactor, pii = privacy.redactor_from(config.privacy), {}
+        hours = [k for k in context.partition_keys if k not in kept]
+        redactor, pii = redaction.redactor_from(config.privacy), {}
         sync = source.sync(store, config.partition_start)
         context.log.info(
             f"{source.describe()}: {sync.files} files, {sync.records} usable records, "
@@ -61,22 +60,24 @@ def build_raw_completions(parts: Partitions) -> dg.AssetsDefinition:
         )
         # Hours are read and written a day at a time: memory stays bounded on long backfills.
         frames, empty_hours, source_schema = [], 0, None
-        for start in range(0, len(keys), HOURS_PER_BATCH):
-            batch = keys[start : start + HOURS_PER_BATCH]
+        for start in range(0, len(hours), HOURS_PER_BATCH):
+            batch = hours[start : start + HOURS_PER_BATCH]
             frame = source.read_hours(store, config.partition_start, batch)
             if source_schema is None or frame.schema != RAW_COMPLETIONS:
                 source_schema = frame.head(0)
             # PII is redacted before anything leaves the raw layer (core/privacy/redaction.py).
-            frame, found = privacy.redact_completions(frame, redactor)
+            frame, found = redaction.redact_completions(frame, redactor)
             pii = {
-                k: pii.get(k, 0) + found.get(k, 0) for k in privacy.KINDS if k in pii or k in found
+                k: pii.get(k, 0) + found.get(k, 0)
+                for k in redaction.KINDS
+                if k in pii or k in found
             }
             by_key = frame.partition_by("partition_key", as_dict=True, maintain_order=True)
             for key in batch:
                 store.write_hour("raw_completions", key, by_key.get((key,), frame.clear()))
             empty_hours += sum(1 for k in batch if (k,) not in by_key)
             context.log.info(
-                f"raw_completions: {start + len(batch)}/{len(keys)} hours written "
+                f"raw_completions: {start + len(batch)}/{len(hours)} hours written "
                 f"(through {batch[-1]}): {frame.height} completions in this batch"
             )
             frames.append(frame.select(_CHECK_COLUMNS))
@@ -88,12 +89,12 @@ def build_raw_completions(parts: Partitions) -> dg.AssetsDefinition:
         )
         store.refresh_warehouse()
         per_hour = store.rejected_counts()
-        rejected = sum(per_hour.get(k, 0) for k in keys)
+        rejected = sum(per_hour.get(k, 0) for k in hours)
         metadata = standard(
             frame,
             RAW_COMPLETIONS,
             ["completion_id", "created_at", "user_type", "category", "finish_reason", "response"],
-            keys,
+            hours,
         )
         metadata.update(
             {
@@ -112,10 +113,10 @@ def build_raw_completions(parts: Partitions) -> dg.AssetsDefinition:
         return dg.MaterializeResult(
             metadata=metadata,
             check_results=[
-                integrity.unique_ids(RAW_KEY, frame),
-                integrity.inside_window(RAW_KEY, frame),
+                integrity.unique_ids(keys.RAW, frame),
+                integrity.inside_window(keys.RAW, frame),
                 integrity.schema_matches(
-                    RAW_KEY,
+                    keys.RAW,
                     source_schema
                     if source_schema is not None
                     else pl.DataFrame(schema=RAW_COMPLETIONS),
@@ -125,3 +126,11 @@ def build_raw_completions(parts: Partitions) -> dg.AssetsDefinition:
         )
 
     return raw_completions
+
+
+def build_defs(project: Project) -> dg.Definitions:
+    """The ingestion stage: ``raw_completions`` and its blocking integrity checks."""
+    return dg.Definitions(
+        assets=[build_raw_completions(project.parts)],
+        resources=project.uses("source", "pipeline"),
+    )

@@ -10,11 +10,11 @@ import json
 import dagster as dg
 import polars as pl
 
-from conv_pipeline.assets._meta import column_schema, md_table
-from conv_pipeline.assets._ui import asset_ui
-from conv_pipeline.assets.ingestion import RAW_KEY
+from conv_pipeline import keys
+from conv_pipeline.assets.metadata import column_schema, md_table
 from conv_pipeline.checks import judge as judge_checks
 from conv_pipeline.core.config import MonitoringConfig
+from conv_pipeline.core.files import atomic_write_bytes, atomic_write_parquet
 from conv_pipeline.core.judge import store as judge_store
 from conv_pipeline.core.judge.cache import JudgmentCache
 from conv_pipeline.core.judge.calibration import (
@@ -32,41 +32,77 @@ from conv_pipeline.core.judge.pipeline import (
     table_schema,
 )
 from conv_pipeline.core.privacy.retention import retained_keys
-from conv_pipeline.core.storage import atomic_write_bytes, atomic_write_parquet
 from conv_pipeline.partitions import Partitions
+from conv_pipeline.project import Project
 from conv_pipeline.resources import JudgeResource, PipelineStore
 
-JUDGE_KEY = dg.AssetKey("judge_evaluations")
-CALIBRATION_KEY = dg.AssetKey("judge_calibration")
-SCORED_KEY = dg.AssetKey("scored_conversations")
 JUDGE_RAW_COLUMNS = ["completion_id", "messages", "response"]
 
 
-def judge_issue_map(config: MonitoringConfig) -> dict[str, str]:
-    """Evaluator -> the issue its failing judgment raises (``incoherent`` …)."""
-    return {ev.name: ev.issue for ev in load_evaluators(config.judge, config.source_dir)}
+def _evaluations_metadata(
+    judged, stats, per: dict, names: list[str], where: str, hours, kept
+) -> dict:
+    """What a judge run shows in the UI: counts, statuses, per-evaluator figures, a preview."""
+    evaluator_rows = pl.DataFrame([{"evaluator": n, **v} for n, v in stats.per_evaluator.items()])
+    meta = {
+        "judge": where,
+        "partitions_written": len(hours),
+        "retained_partitions_left_as_they_are": len(kept),
+        "dagster/column_schema": column_schema(table_schema(names)),
+        **{k: v for k, v in stats.as_metadata().items() if not isinstance(v, dict)},
+        "judge_sample_reasons": dg.MetadataValue.json(stats.by_reason),
+        "judge_statuses": dg.MetadataValue.json(stats.statuses),
+        "evaluators": dg.MetadataValue.md(md_table(evaluator_rows)),
+        "preview": dg.MetadataValue.md(
+            md_table(
+                judged.select(
+                    "completion_id",
+                    "judge_sample_reason",
+                    "judge_score",
+                    *[c for n in names for c in (n, f"{n}_result")],
+                )
+            )
+        ),
+    }
+    if len(hours) > 1:
+        meta["rows_in_run"] = judged.height
+        per_hour = pl.DataFrame(
+            [
+                {
+                    "hour": k,
+                    "judged": v["judged_conversations"],
+                    "judge_average_score": v["judge_average_score"],
+                    "judge_pass_rate": v["judge_pass_rate"],
+                    "judge_failure_rate": v["judge_failure_rate"],
+                }
+                for k, v in per.items()
+            ]
+        )
+        meta["hours"] = dg.MetadataValue.md(md_table(per_hour, limit=48))
+    else:
+        meta["dagster/row_count"] = judged.height
+    return {k: v for k, v in meta.items() if v is not None}
 
 
-def build_judge_assets(parts: Partitions, config: MonitoringConfig) -> list[dg.AssetsDefinition]:
+def build_judge_evaluations(parts: Partitions, config: MonitoringConfig) -> dg.AssetsDefinition:
     evaluators = load_evaluators(config.judge, config.source_dir)
     names = [ev.name for ev in evaluators]
     described = ", ".join(f"`{ev.name}` (v{ev.prompt_version})" for ev in evaluators)
 
     @dg.asset(
-        key=JUDGE_KEY,
-        deps=[RAW_KEY, SCORED_KEY],
+        key=keys.JUDGE_EVALUATIONS,
+        deps=[keys.RAW, keys.SCORED],
         partitions_def=parts.hourly,
         backfill_policy=dg.BackfillPolicy.single_run(),
-        group_name="evaluation",
+        group_name=keys.JUDGE,
         kinds={"openai", "parquet"},
-        **asset_ui("judge_evaluations"),
         description=(
             "LLM-as-judge scores 1-5 with reason and pass/fail for a stratified sample of each "
             f"hour (every low-quality or flagged conversation, a share of the others): {described}. "
             "Columns named like Azure AI Evaluation's; judgments cached by completion, evaluator, "
             "prompt version and model. Off until CONV_PIPELINE_JUDGE_MODEL is set."
         ),
-        check_specs=judge_checks.specs(JUDGE_KEY, config),
+        check_specs=judge_checks.specs(keys.JUDGE_EVALUATIONS, config),
     )
     def judge_evaluations(
         context: dg.AssetExecutionContext, pipeline: PipelineStore, judge: JudgeResource
@@ -75,23 +111,25 @@ def build_judge_assets(parts: Partitions, config: MonitoringConfig) -> list[dg.A
         # Hours whose raw text retention deleted keep their judgments (docs/PRIVACY.md): judging
         # them again would judge empty texts.
         kept = retained_keys(store, context.partition_keys)
-        keys = [k for k in context.partition_keys if k not in kept]
+        hours = [k for k in context.partition_keys if k not in kept]
         settings = config.judge
         if not judge.enabled:
-            for key in keys:
+            for key in hours:
                 judge_store.write_hour(store, key, empty_table(names))
-            per = partition_summaries(empty_table(names), keys)
+            per = partition_summaries(empty_table(names), hours)
             return dg.MaterializeResult(
                 metadata={
                     "judge": judge.describe(),
-                    "partitions_written": len(keys),
+                    "partitions_written": len(hours),
                     "retained_partitions_left_as_they_are": len(kept),
                     "dagster/row_count": 0,
                 },
-                check_results=judge_checks.evaluate(JUDGE_KEY, config, per, enabled=False),
+                check_results=judge_checks.evaluate(
+                    keys.JUDGE_EVALUATIONS, config, per, enabled=False
+                ),
             )
-        scored = store.read_hours("scored_conversations", keys)
-        raw = store.read_hours("raw_completions", keys, columns=JUDGE_RAW_COLUMNS)
+        scored = store.read_hours("scored_conversations", hours)
+        raw = store.read_hours("raw_completions", hours, columns=JUDGE_RAW_COLUMNS)
         connection = judge.connection()
 
         def plan(stats) -> None:
@@ -121,70 +159,37 @@ def build_judge_assets(parts: Partitions, config: MonitoringConfig) -> list[dg.A
         except ValueError as exc:  # configuration (no endpoint, no key for a plain base URL)
             raise dg.Failure(description=f"the LLM judge is misconfigured: {exc}") from exc
         by_key = judged.partition_by("partition_key", as_dict=True, maintain_order=True)
-        for key in keys:
+        for key in hours:
             judge_store.write_hour(store, key, by_key.get((key,), judged.clear()))
-        per = partition_summaries(judged, keys)
-        evaluator_rows = pl.DataFrame(
-            [{"evaluator": n, **v} for n, v in stats.per_evaluator.items()]
-        )
-        meta = {
-            "judge": connection.where(),
-            "partitions_written": len(keys),
-            "retained_partitions_left_as_they_are": len(kept),
-            "dagster/column_schema": column_schema(table_schema(names)),
-            **{k: v for k, v in stats.as_metadata().items() if not isinstance(v, dict)},
-            "judge_sample_reasons": dg.MetadataValue.json(stats.by_reason),
-            "judge_statuses": dg.MetadataValue.json(stats.statuses),
-            "evaluators": dg.MetadataValue.md(md_table(evaluator_rows)),
-            "preview": dg.MetadataValue.md(
-                md_table(
-                    judged.select(
-                        "completion_id",
-                        "judge_sample_reason",
-                        "judge_score",
-                        *[c for n in names for c in (n, f"{n}_result")],
-                    )
-                )
-            ),
-        }
-        if len(keys) > 1:
-            meta["rows_in_run"] = judged.height
-            hours = pl.DataFrame(
-                [
-                    {
-                        "hour": k,
-                        "judged": v["judged_conversations"],
-                        "judge_average_score": v["judge_average_score"],
-                        "judge_pass_rate": v["judge_pass_rate"],
-                        "judge_failure_rate": v["judge_failure_rate"],
-                    }
-                    for k, v in per.items()
-                ]
-            )
-            meta["hours"] = dg.MetadataValue.md(md_table(hours, limit=48))
-        else:
-            meta["dagster/row_count"] = judged.height
+        per = partition_summaries(judged, hours)
+        meta = _evaluations_metadata(judged, stats, per, names, connection.where(), hours, kept)
         context.log.info(
             f"judge: {stats.calls} calls, {stats.cache_hits} cache hits, "
             f"{stats.skipped_budget} over budget, {stats.prompt_tokens + stats.completion_tokens:,} tokens"
         )
         return dg.MaterializeResult(
-            metadata={k: v for k, v in meta.items() if v is not None},
-            check_results=judge_checks.evaluate(JUDGE_KEY, config, per, enabled=True),
+            metadata=meta,
+            check_results=judge_checks.evaluate(keys.JUDGE_EVALUATIONS, config, per, enabled=True),
         )
 
+    return judge_evaluations
+
+
+def build_judge_calibration(config: MonitoringConfig) -> dg.AssetsDefinition:
+    evaluators = load_evaluators(config.judge, config.source_dir)
+    names = [ev.name for ev in evaluators]
+
     @dg.asset(
-        key=CALIBRATION_KEY,
-        group_name="evaluation",
+        key=keys.JUDGE_CALIBRATION,
+        group_name=keys.JUDGE,
         kinds={"openai", "parquet"},
-        **asset_ui("judge_calibration"),
         description=(
             "The judge against a golden set of human-labelled pairs (judge.calibration.golden_set, "
             "by default the small bundled one; 100-150 of your own are recommended): "
             "quadratic-weighted Cohen's kappa, Spearman, exact and within-one agreement per "
             "evaluator, in the `judge_calibration` table."
         ),
-        check_specs=[judge_checks.agreement_spec(CALIBRATION_KEY, config)],
+        check_specs=[judge_checks.agreement_spec(keys.JUDGE_CALIBRATION, config)],
     )
     def judge_calibration(
         context: dg.AssetExecutionContext, pipeline: PipelineStore, judge: JudgeResource
@@ -256,7 +261,23 @@ def build_judge_assets(parts: Partitions, config: MonitoringConfig) -> list[dg.A
                 ),
                 **({"note": note} if note else {}),
             },
-            check_results=[judge_checks.agreement(CALIBRATION_KEY, config, rows, note=note)],
+            check_results=[judge_checks.agreement(keys.JUDGE_CALIBRATION, config, rows, note=note)],
         )
 
-    return [judge_evaluations, judge_calibration]
+    return judge_calibration
+
+
+def build_defs(project: Project) -> dg.Definitions:
+    """The judge stage: ``judge_evaluations`` (hourly), ``judge_calibration`` and its job."""
+    calibration = build_judge_calibration(project.config)
+    return dg.Definitions(
+        assets=[build_judge_evaluations(project.parts, project.config), calibration],
+        jobs=[
+            dg.define_asset_job(
+                keys.JUDGE_CALIBRATION_JOB,
+                selection=[keys.JUDGE_CALIBRATION],
+                description="Score the golden set with the judge and measure its agreement with people.",
+            )
+        ],
+        resources=project.uses("pipeline", "judge"),
+    )

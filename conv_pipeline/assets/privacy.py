@@ -1,4 +1,5 @@
-"""The retention job: deletes raw detail older than ``privacy.retention.raw_detail_days`` (90)
+"""The privacy stage's Dagster side (redaction itself runs inside ``raw_completions``): the
+retention job, which deletes raw detail older than ``privacy.retention.raw_detail_days`` (90)
 and keeps the aggregates (``core/privacy/retention.py``, docs/PRIVACY.md). Run daily by
 ``retention_schedule`` (stopped by default, like every schedule) or ``conv-pipeline retention``."""
 
@@ -6,10 +7,10 @@ from datetime import UTC, datetime
 
 import dagster as dg
 
+from conv_pipeline import keys
 from conv_pipeline.core.privacy import retention
+from conv_pipeline.project import Project
 from conv_pipeline.resources import PipelineStore
-
-RETENTION_JOB = "raw_detail_retention"
 
 
 class RetentionConfig(dg.Config):
@@ -42,7 +43,7 @@ def delete_expired_raw_detail(
 
 
 @dg.job(
-    name=RETENTION_JOB,
+    name=keys.RETENTION_JOB,
     description="Delete raw detail older than the retention window, keep the aggregates.",
 )
 def retention_job():
@@ -57,4 +58,12 @@ def build_retention_schedule(cron: str) -> dg.ScheduleDefinition:
         execution_timezone="UTC",
         default_status=dg.DefaultScheduleStatus.STOPPED,
         description="Daily: deletes raw detail older than privacy.retention.raw_detail_days.",
+    )
+
+
+def build_defs(project: Project) -> dg.Definitions:
+    return dg.Definitions(
+        jobs=[retention_job],
+        schedules=[build_retention_schedule(project.config.privacy.retention.cron_schedule)],
+        resources=project.uses("pipeline"),
     )

@@ -8,9 +8,8 @@ docs/PUBLISHING.md.
 
 import dagster as dg
 
-from conv_pipeline.assets.improvement.datasets import IMPROVEMENT_ASSETS
-from conv_pipeline.assets.improvement.feedback import FEEDBACK_ASSETS
-from conv_pipeline.assets.reporting.reports import DAILY_KEY, REPORT_KEY
+from conv_pipeline import keys
+from conv_pipeline.assets.privacy import retention_job
 from conv_pipeline.core.publishing.blob import (
     PARQUET_TABLES,
     BlobPublishError,
@@ -21,12 +20,9 @@ from conv_pipeline.core.publishing.blob import (
     range_report_files,
 )
 from conv_pipeline.partitions import Partitions
+from conv_pipeline.project import Project
 from conv_pipeline.resources import PipelineStore
 from conv_pipeline.resources.blob import BlobPublisher
-
-PUBLISHED_HOURLY_KEY = dg.AssetKey("published_reports")
-PUBLISHED_DAILY_KEY = dg.AssetKey("published_daily")
-PUBLISH_ASSETS = {"hourly": "published_reports", "daily": "published_daily"}
 
 
 def _publish(blob: BlobPublisher, container: str, files: dict, prefixes: list) -> PublishResult:
@@ -51,14 +47,12 @@ def _meta(results: list[PublishResult], blob: BlobPublisher, keys: list[str]) ->
 
 def build_publish_assets(parts: Partitions) -> list[dg.AssetsDefinition]:
     @dg.asset(
-        key=PUBLISHED_HOURLY_KEY,
-        deps=[REPORT_KEY],
+        key=keys.PUBLISHED_REPORTS,
+        deps=[keys.INSIGHT_REPORT],
         partitions_def=parts.hourly,
         backfill_policy=dg.BackfillPolicy.single_run(),
-        group_name="publishing",
+        group_name=keys.PUBLISHING,
         kinds={"azure"},
-        owners=["team:llmops"],
-        code_version="1",
         description=(
             "The hour's insight report (Markdown and JSON) in the Blob container `insights` as "
             "`reports/hourly/<day>/<HH>.md|.json`, byte-identical to the local files; with "
@@ -85,14 +79,12 @@ def build_publish_assets(parts: Partitions) -> list[dg.AssetsDefinition]:
         return dg.MaterializeResult(metadata=_meta(results, blob, context.partition_keys))
 
     @dg.asset(
-        key=PUBLISHED_DAILY_KEY,
-        deps=[DAILY_KEY, *(dg.AssetKey(k) for k in (*IMPROVEMENT_ASSETS, *FEEDBACK_ASSETS))],
+        key=keys.PUBLISHED_DAILY,
+        deps=list(keys.DAILY_OUTPUTS),
         partitions_def=parts.daily,
         backfill_policy=dg.BackfillPolicy.single_run(),
-        group_name="publishing",
+        group_name=keys.PUBLISHING,
         kinds={"azure"},
-        owners=["team:llmops"],
-        code_version="1",
         description=(
             "The day's reports (daily summary, experiments, drift, failure clusters) as "
             "`reports/<kind>/<day>.md|.json` and its curated datasets as "
@@ -110,18 +102,15 @@ def build_publish_assets(parts: Partitions) -> list[dg.AssetsDefinition]:
             f, p = daily_insight_files(store, day)
             files.update(f)
             prefixes += p
-        keys = context.partition_keys
-        if len(keys) > 1:  # the whole-range comparison a ranged run writes (docs/IMPROVEMENT.md)
-            f, p = range_report_files(store, keys[0], keys[-1])
+        days = context.partition_keys
+        if len(days) > 1:  # the whole-range comparison a ranged run writes (docs/IMPROVEMENT.md)
+            f, p = range_report_files(store, days[0], days[-1])
             files.update(f)
             prefixes += p
         result = _publish(blob, blob.insights_container, files, prefixes)
         return dg.MaterializeResult(metadata=_meta([result], blob, context.partition_keys))
 
     return [published_reports, published_daily]
-
-
-BLOB_RETENTION_JOB = "blob_retention_sync"
 
 
 @dg.op(
@@ -149,7 +138,9 @@ def sync_blob_after_retention(
     return summary
 
 
-@dg.job(name=BLOB_RETENTION_JOB, description="The Blob side of the retention (docs/PUBLISHING.md).")
+@dg.job(
+    name=keys.BLOB_RETENTION_JOB, description="The Blob side of the retention (docs/PUBLISHING.md)."
+)
 def blob_retention_sync():
     sync_blob_after_retention()
 
@@ -167,3 +158,16 @@ def build_blob_retention_sensor(retention_job) -> dg.SensorDefinition:
         return dg.RunRequest(run_key=f"blob-retention:{context.dagster_run.run_id}")
 
     return blob_retention_after_retention
+
+
+def build_defs(project: Project) -> dg.Definitions:
+    """Nothing unless Blob publishing is on (``CONV_PIPELINE_BLOB_ENABLED``): local files stay
+    the default and the source of truth (docs/PUBLISHING.md)."""
+    if not project.settings.blob.enabled:
+        return dg.Definitions()
+    return dg.Definitions(
+        assets=build_publish_assets(project.parts),
+        jobs=[blob_retention_sync],
+        sensors=[build_blob_retention_sensor(retention_job)],
+        resources=project.uses("pipeline", "blob"),
+    )

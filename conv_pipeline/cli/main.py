@@ -28,7 +28,7 @@ import dagster as dg
 from conv_pipeline.cli.sqlite_hold import held_open
 from conv_pipeline.core.ingestion.api import ApiSourceError
 from conv_pipeline.core.schema import parse_hour_key
-from conv_pipeline.sensors import RANGE_END, RANGE_START
+from conv_pipeline.keys import RANGE_END, RANGE_START
 from conv_pipeline.settings import Settings
 
 # Dagster's console logger at INFO: the run's own messages, not every engine event.
@@ -110,7 +110,7 @@ def _send_alerts(defs, settings: Settings, instance, pipeline) -> None:
 
 def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     from conv_pipeline.definitions import build_definitions
-    from conv_pipeline.jobs import DAILY_JOB, HOURLY_JOB
+    from conv_pipeline.keys import DAILY_JOB, HOURLY_JOB
 
     started = time.perf_counter()
     defs = build_definitions(settings)
@@ -273,7 +273,7 @@ def _api_source(settings: Settings, kind: str | None):
     source configured, the kind follows from which endpoint variable is set)."""
     from dataclasses import replace
 
-    from conv_pipeline.definitions import build_source
+    from conv_pipeline.resources import build_source
 
     if not kind:
         kind = settings.source
@@ -377,9 +377,9 @@ def cmd_standin(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_retention(args: argparse.Namespace, settings: Settings) -> int:
     from datetime import UTC, datetime
 
-    from conv_pipeline.assets.privacy import RETENTION_JOB
     from conv_pipeline.core.privacy import retention
     from conv_pipeline.definitions import build_definitions
+    from conv_pipeline.keys import RETENTION_JOB
 
     defs = build_definitions(settings)
     pipeline = defs.resources["pipeline"]

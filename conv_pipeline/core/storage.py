@@ -16,42 +16,16 @@ reader sees the old file or the new one, never half of one, and a re-run replace
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
-import os
 import time
-import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from datetime import datetime
 from pathlib import Path
 
 import duckdb
 import polars as pl
 
+from conv_pipeline.core.files import atomic_write_parquet, file_lock
 from conv_pipeline.core.schema import HOUR_KEY_FORMAT, PRIVATE_COLUMNS, TABLES, conform, empty
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-    try:
-        with open(tmp, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
-def atomic_write_parquet(path: Path, df: pl.DataFrame) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-    try:
-        df.write_parquet(tmp, compression="zstd", statistics=True)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 class DataStore:
@@ -132,16 +106,6 @@ class DataStore:
         return dict(counts.rows())
 
     # ---- warehouse -------------------------------------------------------------------------
-    @contextlib.contextmanager
-    def _lock(self) -> Iterator[None]:
-        self.root.mkdir(parents=True, exist_ok=True)
-        with open(self.root / ".warehouse.lock", "w") as fh:
-            fcntl.flock(fh, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(fh, fcntl.LOCK_UN)
-
     def refresh_warehouse(self, *, attempts: int = 20) -> bool:
         """Create (or re-create) one view per table in ``warehouse.duckdb``.
 
@@ -168,7 +132,7 @@ class DataStore:
         from conv_pipeline.core.judge.store import warehouse_statements
 
         statements += warehouse_statements(self)
-        with self._lock():
+        with file_lock(self.root / ".warehouse.lock"):
             for attempt in range(attempts):
                 try:
                     con = duckdb.connect(str(self.warehouse_path))

@@ -77,17 +77,3 @@ class AlertChannels(dg.ConfigurableResource):
             if isinstance(exc, RuntimeError) and str(exc).startswith("HTTP"):
                 detail = str(exc)
             raise RuntimeError(f"alert delivery to {channel} failed ({detail})") from None
-
-
-def build_alert_channels(alerts) -> AlertChannels:
-    """The channels of ``settings.alerts`` (an ``AlertSettings``); secrets stay ``dg.EnvVar``."""
-    from conv_pipeline.settings import ALERT_SECRET_VARS
-
-    return AlertChannels(
-        webhook_url=dg.EnvVar(ALERT_SECRET_VARS["webhook"]) if alerts.webhook else None,
-        teams_hook_url=dg.EnvVar(ALERT_SECRET_VARS["teams"]) if alerts.teams else None,
-        slack_token=dg.EnvVar(ALERT_SECRET_VARS["slack"]) if alerts.slack else None,
-        slack_channel=alerts.slack_channel,
-        slack_base_url=alerts.slack_base_url,
-        ui_url=alerts.ui_url,
-    )

@@ -118,28 +118,3 @@ class BlobPublisher(dg.ConfigurableResource):
                 block_size=self.block_size,
                 concurrency=self.concurrency,
             )
-
-
-def build_blob_publisher(blob) -> BlobPublisher:
-    """The publisher for ``settings.blob`` (a ``BlobSettings``); secrets stay ``dg.EnvVar``."""
-    from conv_pipeline.settings import BLOB_SECRET_VARS
-
-    common = dict(
-        insights_container=blob.insights_container,
-        conversations_container=blob.conversations_container,
-        publish_parquet=blob.publish_parquet,
-        max_attempts=blob.max_attempts,
-        backoff_seconds=blob.backoff_seconds,
-    )
-    if blob.credential != "connection_string" and not blob.account_url:
-        raise ValueError(
-            "CONV_PIPELINE_BLOB_ENABLED is on: set CONV_PIPELINE_BLOB_ACCOUNT_URL "
-            "(or CONV_PIPELINE_BLOB_CONNECTION_STRING)"
-        )
-    var = BLOB_SECRET_VARS.get(blob.credential)
-    return BlobPublisher(
-        account_url=blob.account_url,
-        credential=blob.credential,
-        secret=dg.EnvVar(var) if var else None,
-        **common,
-    )

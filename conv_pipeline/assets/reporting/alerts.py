@@ -34,10 +34,10 @@ from conv_pipeline.core.reporting.alerts import (
     worst_example_ids,
 )
 from conv_pipeline.core.schema import HOUR_KEY_FORMAT, parse_hour_key
+from conv_pipeline.keys import RANGE_END, RANGE_START
 from conv_pipeline.partitions import Partitions
 from conv_pipeline.resources import PipelineStore
 from conv_pipeline.resources.alerts import AlertChannels
-from conv_pipeline.sensors import RANGE_END, RANGE_START
 
 RUN_BATCH = 100  # finished runs read per tick (oldest first); the next tick goes on from there
 # Runs are read by the time they last changed; re-reading two seconds before the cursor (and

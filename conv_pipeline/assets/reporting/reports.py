@@ -9,26 +9,25 @@ from datetime import UTC, datetime, timedelta
 import dagster as dg
 import polars as pl
 
-from conv_pipeline.assets._meta import md_table
-from conv_pipeline.assets._ui import asset_ui, plot_metadata
-from conv_pipeline.assets.scoring import ISSUES_KEY, SCORED_KEY
+from conv_pipeline import keys
+from conv_pipeline.assets.metadata import md_table, plot_metadata
 from conv_pipeline.core.config import MonitoringConfig
+from conv_pipeline.core.files import atomic_write_bytes, atomic_write_parquet
 from conv_pipeline.core.judge import store as judge_store
 from conv_pipeline.core.judge.cache import JudgmentCache
 from conv_pipeline.core.judge.insights import generate_insights
 from conv_pipeline.core.judge.pipeline import join_judgments
 from conv_pipeline.core.judge.report import judge_section
 from conv_pipeline.core.reporting.plots import TITLES, plot_trend, report_plots, write_plots
-from conv_pipeline.core.reporting.report import SEGMENTS, build_report, render_markdown, totals
+from conv_pipeline.core.reporting.report import SEGMENTS, build_report, render_markdown
 from conv_pipeline.core.schema import HOUR_KEY_FORMAT, INSIGHT_REPORTS, conform, parse_hour_key
-from conv_pipeline.core.storage import DataStore, atomic_write_bytes, atomic_write_parquet
+from conv_pipeline.core.scoring.metrics import totals
+from conv_pipeline.core.storage import DataStore
 from conv_pipeline.partitions import Partitions
 from conv_pipeline.resources import JudgeResource, PipelineStore
 
-REPORT_KEY = dg.AssetKey("insight_report")
 # What a report needs from raw_completions: the texts of its worst examples.
 TEXT_COLUMNS = ["completion_id", "partition_key", "response", "last_user_message"]
-DAILY_KEY = dg.AssetKey("daily_insight_report")
 
 
 def _split(df: pl.DataFrame, column: str) -> dict[str, pl.DataFrame]:
@@ -191,13 +190,104 @@ def _range_trend(rows: list[dict], label: str, config: MonitoringConfig) -> byte
     )
 
 
-def build_report_assets(parts: Partitions, config: MonitoringConfig) -> list[dg.AssetsDefinition]:
+class _HourFrames:
+    """The run's rows split by hour, with empty frames for hours without rows."""
+
+    def __init__(self, store: DataStore, hours: list[str]):
+        self.raw = _split(
+            store.read_hours("raw_completions", hours, columns=TEXT_COLUMNS), "partition_key"
+        )
+        self.scored = _split(store.read_hours("scored_conversations", hours), "partition_key")
+        self.issues = _split(store.read_hours("conversation_issues", hours), "partition_key")
+        judged_all = judge_store.read_hours(store, hours)
+        self.judged = _split(judged_all, "partition_key") if judged_all.height else {}
+        self.empty_judged = judged_all.clear()
+        self.empty_raw = store.read_hours("raw_completions", [], columns=TEXT_COLUMNS)
+        self.empty_scored = store.read_hours("scored_conversations", []).clear()
+        self.empty_issues = store.read_hours("conversation_issues", []).clear()
+
+    def of(self, key: str) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame, pl.DataFrame]:
+        return (
+            self.raw.get(key, self.empty_raw),
+            self.scored.get(key, self.empty_scored),
+            self.issues.get(key, self.empty_issues),
+            self.judged.get(key, self.empty_judged),
+        )
+
+
+def _previous_hour(store: DataStore, key: str, computed: dict[str, dict]) -> dict | None:
+    prev_key = (parse_hour_key(key) - timedelta(hours=1)).strftime(HOUR_KEY_FORMAT)
+    previous = _previous_totals(store, "hourly", prev_key, computed)
+    if previous is None and store.hour_path("scored_conversations", prev_key).exists():
+        previous = totals(
+            store.read_hours("scored_conversations", [prev_key]),
+            store.read_hours("conversation_issues", [prev_key]),
+        )
+    return previous
+
+
+def _hourly_report(
+    store: DataStore,
+    config: MonitoringConfig,
+    judge: JudgeResource,
+    frames: _HourFrames,
+    key: str,
+    computed: dict[str, dict],
+    rejected: int,
+) -> dict:
+    start = parse_hour_key(key)
+    raw, scored, issues, judged = frames.of(key)
+    report = build_report(
+        kind="hourly",
+        partition_key=key,
+        window_start=start,
+        window_end=start + timedelta(hours=1),
+        raw=raw,
+        scored=scored,
+        issues=issues,
+        previous_totals=_previous_hour(store, key, computed),
+        rejected=rejected,
+        config=config,
+    )
+    _add_judge(report, "hourly", scored, judged, judge, store, config)
+    computed[key] = report["totals"]
+    return report
+
+
+def _summary_row(label: str, key: str, report: dict) -> dict:
+    t = report["totals"]
+    row = {
+        label: key,
+        "conversations": t["conversations"],
+        "average_quality": t["average_quality"],
+        "quality_issue_rate": t["quality_issue_rate"],
+    }
+    if label == "hour":
+        row["alerts"] = ", ".join(a["check"] for a in report["alerts"] if a["triggered"])
+    return row
+
+
+def _run_metadata(
+    summary: list[dict], label: str, last_md: str, pngs: dict, config: MonitoringConfig
+) -> dict:
+    """One report: the report itself and its plots. A range: the table of its partitions, the
+    last report, and one trend image (Dagster copies this metadata onto every partition)."""
+    if len(summary) == 1:
+        return {"report": dg.MetadataValue.md(last_md), **plot_metadata(pngs)}
+    return {
+        f"{label}s": dg.MetadataValue.md(_summary_table(summary)),
+        "last_report": dg.MetadataValue.md(last_md),
+        **plot_metadata({"range_trend": _range_trend(summary, label, config)}),
+    }
+
+
+def build_insight_report(parts: Partitions, config: MonitoringConfig) -> dg.AssetsDefinition:
     @dg.asset(
-        key=REPORT_KEY,
-        deps=[SCORED_KEY, ISSUES_KEY],
+        key=keys.INSIGHT_REPORT,
+        deps=[keys.SCORED, keys.ISSUES],
         partitions_def=parts.hourly,
         backfill_policy=dg.BackfillPolicy.single_run(),
-        group_name="insights",
+        group_name=keys.REPORTING,
         kinds={"polars", "duckdb", "matplotlib"},
         description=(
             "The hour's insight report (Markdown and JSON in `reports/hourly/`, a row in the "
@@ -206,125 +296,106 @@ def build_report_assets(parts: Partitions, config: MonitoringConfig) -> list[dg.
             "metrics, worst examples, change against the previous hour, the alert conditions and "
             "the recommended improvement actions."
         ),
-        **asset_ui("insight_report"),
     )
     def insight_report(
         context: dg.AssetExecutionContext, pipeline: PipelineStore, judge: JudgeResource
     ) -> dg.MaterializeResult:
         store = pipeline.store
-        keys = context.partition_keys
-        raw = _split(
-            store.read_hours("raw_completions", keys, columns=TEXT_COLUMNS), "partition_key"
-        )
-        scored = _split(store.read_hours("scored_conversations", keys), "partition_key")
-        issues = _split(store.read_hours("conversation_issues", keys), "partition_key")
-        judged_all = judge_store.read_hours(store, keys)
-        judged = _split(judged_all, "partition_key") if judged_all.height else {}
+        hours = context.partition_keys
+        frames = _HourFrames(store, hours)
         rejected = store.rejected_counts()
-        empty_raw = store.read_hours("raw_completions", [], columns=TEXT_COLUMNS)
-        empty_scored = store.read_hours("scored_conversations", []).clear()
-        empty_issues = store.read_hours("conversation_issues", []).clear()
         computed: dict[str, dict] = {}
         summary, last_md, last_path = [], "", ""
-        plot_from = len(keys) - config.pipeline_settings.plot_reports_per_run
+        plot_from = len(hours) - config.pipeline_settings.plot_reports_per_run
         pngs: dict[str, bytes] = {}
         plotted, plot_seconds = 0, 0.0
-        for i, key in enumerate(keys):
-            start = parse_hour_key(key)
-            prev_key = (start - timedelta(hours=1)).strftime(HOUR_KEY_FORMAT)
-            previous = _previous_totals(store, "hourly", prev_key, computed)
-            if previous is None and store.hour_path("scored_conversations", prev_key).exists():
-                previous = totals(
-                    store.read_hours("scored_conversations", [prev_key]),
-                    store.read_hours("conversation_issues", [prev_key]),
-                )
-            report = build_report(
-                kind="hourly",
-                partition_key=key,
-                window_start=start,
-                window_end=start + timedelta(hours=1),
-                raw=raw.get(key, empty_raw),
-                scored=scored.get(key, empty_scored),
-                issues=issues.get(key, empty_issues),
-                previous_totals=previous,
-                rejected=rejected.get(key, 0),
-                config=config,
+        for i, key in enumerate(hours):
+            report = _hourly_report(
+                store, config, judge, frames, key, computed, rejected.get(key, 0)
             )
-            _add_judge(
-                report,
-                "hourly",
-                scored.get(key, empty_scored),
-                judged.get(key, judged_all.clear()),
-                judge,
-                store,
-                config,
-            )
-            computed[key] = report["totals"]
             began = time.perf_counter()
-            pngs = _plot_report(
-                store,
-                config,
-                report,
-                scored.get(key, empty_scored),
-                issues.get(key, empty_issues),
-                draw=i >= plot_from,
-            )
+            _, scored, issues, _ = frames.of(key)
+            pngs = _plot_report(store, config, report, scored, issues, draw=i >= plot_from)
             plot_seconds += time.perf_counter() - began
             plotted += bool(pngs)
             _publish(store, report, "hourly", key)
             last_md, last_path = _ui_markdown(report), str(store.report_paths("hourly", key)[0])
-            if (i + 1) % 24 == 0 or i + 1 == len(keys):
+            if (i + 1) % 24 == 0 or i + 1 == len(hours):
                 context.log.info(
-                    f"insight_report: {i + 1}/{len(keys)} hourly reports written (through {key}); "
-                    f"{plotted} with plots in {plot_seconds:.1f}s"
+                    f"insight_report: {i + 1}/{len(hours)} hourly reports written (through "
+                    f"{key}); {plotted} with plots in {plot_seconds:.1f}s"
                 )
-            t = report["totals"]
-            summary.append(
-                {
-                    "hour": key,
-                    "conversations": t["conversations"],
-                    "average_quality": t["average_quality"],
-                    "quality_issue_rate": t["quality_issue_rate"],
-                    "alerts": ", ".join(a["check"] for a in report["alerts"] if a["triggered"]),
-                }
-            )
+            summary.append(_summary_row("hour", key, report))
         store.refresh_warehouse()
         meta: dict = {
-            "reports_written": len(keys),
+            "reports_written": len(hours),
             "report_path": dg.MetadataValue.path(last_path),
             "reports_with_plots": plotted,
             "plotting_seconds": round(plot_seconds, 2),
+            **_run_metadata(summary, "hour", last_md, pngs, config),
         }
-        if len(keys) == 1:
-            t = computed[keys[0]]
-            meta.update(
-                {
-                    "report": dg.MetadataValue.md(last_md),
-                    "conversations": t["conversations"],
-                    "average_quality": t["average_quality"],
-                    "quality_issue_rate": t["quality_issue_rate"],
-                    **plot_metadata(pngs),
-                }
-            )
-        else:
-            meta["hours"] = dg.MetadataValue.md(_summary_table(summary))
-            meta["last_report"] = dg.MetadataValue.md(last_md)
-            # One image for the whole range: Dagster copies this metadata onto every partition.
-            meta.update(plot_metadata({"range_trend": _range_trend(summary, "hour", config)}))
+        if len(hours) == 1:
+            t = computed[hours[0]]
+            for name in ("conversations", "average_quality", "quality_issue_rate"):
+                meta[name] = t[name]
         return dg.MaterializeResult(metadata={k: v for k, v in meta.items() if v is not None})
 
+    return insight_report
+
+
+def _daily_report(
+    store: DataStore,
+    config: MonitoringConfig,
+    judge: JudgeResource,
+    day: str,
+    computed: dict[str, dict],
+    rejected: dict[str, int],
+) -> tuple[dict, pl.DataFrame, pl.DataFrame]:
+    start = datetime.strptime(day, "%Y-%m-%d").replace(tzinfo=UTC)
+    hours = [(start + timedelta(hours=h)).strftime(HOUR_KEY_FORMAT) for h in range(24)]
+    scored = store.read_hours("scored_conversations", hours)
+    issues = store.read_hours("conversation_issues", hours)
+    prev_day = (start - timedelta(days=1)).strftime("%Y-%m-%d")
+    report = build_report(
+        kind="daily",
+        partition_key=day,
+        window_start=start,
+        window_end=start + timedelta(days=1),
+        raw=store.read_hours("raw_completions", hours, columns=TEXT_COLUMNS),
+        scored=scored,
+        issues=issues,
+        previous_totals=_previous_totals(store, "daily", prev_day, computed),
+        rejected=sum(rejected.get(h, 0) for h in hours),
+        config=config,
+    )
+    _add_judge(report, "daily", scored, judge_store.read_hours(store, hours), judge, store, config)
+    report["hourly_trend"] = (
+        scored.group_by("partition_key")
+        .agg(
+            pl.len().alias("conversations"),
+            pl.col("quality_score").mean().round(3).alias("average_quality"),
+            pl.col("response_length").mean().round(1).alias("avg_response_length"),
+        )
+        .sort("partition_key")
+        .rename({"partition_key": "hour"})
+        .to_dicts()
+    )
+    computed[day] = report["totals"]
+    return report, scored, issues
+
+
+def build_daily_insight_report(parts: Partitions, config: MonitoringConfig) -> dg.AssetsDefinition:
     @dg.asset(
-        key=DAILY_KEY,
-        deps=[REPORT_KEY],
+        key=keys.DAILY_REPORT,
+        deps=[keys.INSIGHT_REPORT],
         partitions_def=parts.daily,
         backfill_policy=dg.BackfillPolicy.single_run(),
-        group_name="insights",
+        group_name=keys.REPORTING,
         kinds={"polars", "duckdb", "matplotlib"},
         description=(
             "The day's summary over its 24 hourly reports (Markdown and JSON in `reports/daily/`): "
             "the same sections computed over the whole day, plus the hour-by-hour trend."
         ),
-        **asset_ui("daily_insight_report"),
     )
     def daily_insight_report(
         context: dg.AssetExecutionContext, pipeline: PipelineStore, judge: JudgeResource
@@ -337,39 +408,7 @@ def build_report_assets(parts: Partitions, config: MonitoringConfig) -> list[dg.
         plot_from = len(days) - config.pipeline_settings.plot_reports_per_run
         pngs: dict[str, bytes] = {}
         for i, day in enumerate(days):
-            start = datetime.strptime(day, "%Y-%m-%d").replace(tzinfo=UTC)
-            hours = [(start + timedelta(hours=h)).strftime(HOUR_KEY_FORMAT) for h in range(24)]
-            raw = store.read_hours("raw_completions", hours, columns=TEXT_COLUMNS)
-            scored = store.read_hours("scored_conversations", hours)
-            issues = store.read_hours("conversation_issues", hours)
-            prev_day = (start - timedelta(days=1)).strftime("%Y-%m-%d")
-            report = build_report(
-                kind="daily",
-                partition_key=day,
-                window_start=start,
-                window_end=start + timedelta(days=1),
-                raw=raw,
-                scored=scored,
-                issues=issues,
-                previous_totals=_previous_totals(store, "daily", prev_day, computed),
-                rejected=sum(rejected.get(h, 0) for h in hours),
-                config=config,
-            )
-            _add_judge(
-                report, "daily", scored, judge_store.read_hours(store, hours), judge, store, config
-            )
-            report["hourly_trend"] = (
-                scored.group_by("partition_key")
-                .agg(
-                    pl.len().alias("conversations"),
-                    pl.col("quality_score").mean().round(3).alias("average_quality"),
-                    pl.col("response_length").mean().round(1).alias("avg_response_length"),
-                )
-                .sort("partition_key")
-                .rename({"partition_key": "hour"})
-                .to_dicts()
-            )
-            computed[day] = report["totals"]
+            report, scored, issues = _daily_report(store, config, judge, day, computed, rejected)
             pngs = _plot_report(store, config, report, scored, issues, draw=i >= plot_from)
             _publish(store, report, "daily", day)
             last_md, last_path = _ui_markdown(report), str(store.report_paths("daily", day)[0])
@@ -377,26 +416,14 @@ def build_report_assets(parts: Partitions, config: MonitoringConfig) -> list[dg.
                 f"daily_insight_report: {i + 1}/{len(days)} days written ({day}: "
                 f"{report['totals']['conversations']} conversations, {len(pngs)} plots)"
             )
-            summary.append(
-                {
-                    "day": day,
-                    "conversations": report["totals"]["conversations"],
-                    "average_quality": report["totals"]["average_quality"],
-                    "quality_issue_rate": report["totals"]["quality_issue_rate"],
-                }
-            )
+            summary.append(_summary_row("day", day, report))
         store.refresh_warehouse()
-        meta: dict = {
-            "reports_written": len(summary),
-            "report_path": dg.MetadataValue.path(last_path),
-        }
-        if len(summary) == 1:
-            meta["report"] = dg.MetadataValue.md(last_md)
-            meta.update(plot_metadata(pngs))
-        else:
-            meta["days"] = dg.MetadataValue.md(_summary_table(summary))
-            meta["last_report"] = dg.MetadataValue.md(last_md)
-            meta.update(plot_metadata({"range_trend": _range_trend(summary, "day", config)}))
-        return dg.MaterializeResult(metadata=meta)
+        return dg.MaterializeResult(
+            metadata={
+                "reports_written": len(summary),
+                "report_path": dg.MetadataValue.path(last_path),
+                **_run_metadata(summary, "day", last_md, pngs, config),
+            }
+        )
 
-    return [insight_report, daily_insight_report]
+    return daily_insight_report

@@ -27,19 +27,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import fcntl
 import hashlib
 import json
 import time
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import polars as pl
 
-from conv_pipeline.core.storage import atomic_write_bytes, atomic_write_parquet
+from conv_pipeline.core.files import atomic_write_bytes, atomic_write_parquet, file_lock
 
 STATE_VERSION = 1
 STATE_DIR = ".conv_pipeline"
@@ -243,15 +242,8 @@ class ApiExporter:
     def _ids_path(self, name: str) -> Path:
         return self.state_dir / f"{name}.ids.parquet"
 
-    @contextlib.contextmanager
-    def _lock(self) -> Iterator[None]:
-        self.state_dir.mkdir(parents=True, exist_ok=True)
-        with open(self.state_dir / ".lock", "w") as fh:
-            fcntl.flock(fh, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(fh, fcntl.LOCK_UN)
+    def _lock(self):
+        return file_lock(self.state_dir / ".lock")
 
     def load_state(self) -> dict[str, Any]:
         try:

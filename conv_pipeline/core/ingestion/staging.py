@@ -13,12 +13,10 @@ written atomically, so a crash mid-sync leaves the previous, consistent state.
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import hashlib
 import json
 import multiprocessing
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -26,10 +24,10 @@ from pathlib import Path
 
 import polars as pl
 
+from conv_pipeline.core.files import atomic_write_bytes, atomic_write_parquet, file_lock
 from conv_pipeline.core.ingestion.parse import is_export_file, parse_export_file
 from conv_pipeline.core.privacy.redaction import redact_excerpts
 from conv_pipeline.core.schema import RAW_COMPLETIONS, REJECTED_RECORDS, conform, empty
-from conv_pipeline.core.storage import atomic_write_bytes, atomic_write_parquet
 
 MANIFEST_VERSION = 4  # 4: staged rows carry the privacy columns, excerpts are redacted
 # Files above this many bytes in total are parsed in a pool of worker processes.
@@ -107,15 +105,8 @@ class LocalStaging:
     def _rejected(self, file_id: str) -> Path:
         return self.rejected_dir / f"{file_id}.parquet"
 
-    @contextlib.contextmanager
-    def _lock(self) -> Iterator[None]:
-        self.staging_dir.mkdir(parents=True, exist_ok=True)
-        with open(self.staging_dir / ".lock", "w") as fh:
-            fcntl.flock(fh, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(fh, fcntl.LOCK_UN)
+    def _lock(self):
+        return file_lock(self.staging_dir / ".lock")
 
     def load_manifest(self) -> dict:
         try:

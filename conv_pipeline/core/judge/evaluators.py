@@ -158,6 +158,11 @@ def load_evaluators(settings: JudgeSettings, config_dir: Path) -> list[Evaluator
     return out
 
 
+def issue_of_evaluators(settings: JudgeSettings, config_dir: Path) -> dict[str, str]:
+    """Evaluator -> the issue its failing judgment raises (``incoherent`` …)."""
+    return {ev.name: ev.issue for ev in load_evaluators(settings, config_dir)}
+
+
 # ---- the texts a judge sees ----------------------------------------------------------------------
 
 

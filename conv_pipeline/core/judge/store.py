@@ -14,9 +14,10 @@ from pathlib import Path
 
 import polars as pl
 
+from conv_pipeline.core.files import atomic_write_parquet
 from conv_pipeline.core.judge.evaluators import BUILTIN
 from conv_pipeline.core.judge.pipeline import TABLE, empty_table, evaluator_names
-from conv_pipeline.core.storage import DataStore, atomic_write_parquet
+from conv_pipeline.core.storage import DataStore
 
 CALIBRATION_TABLE = "judge_calibration"
 

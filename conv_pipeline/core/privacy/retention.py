@@ -27,19 +27,17 @@ changes nothing, and a crash leaves each file either as it was or as it should b
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import json
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import polars as pl
 
+from conv_pipeline.core.files import atomic_write_bytes, atomic_write_parquet, file_lock
 from conv_pipeline.core.reporting.report import render_markdown
 from conv_pipeline.core.schema import HOUR_KEY_FORMAT, INSIGHT_REPORTS, parse_hour_key
-from conv_pipeline.core.storage import DataStore, atomic_write_bytes, atomic_write_parquet
+from conv_pipeline.core.storage import DataStore
 
 STATE_FILE = "retention.json"
 RAW_TEXT_COLUMNS = (
@@ -100,17 +98,6 @@ def retained_cutoff(store: DataStore) -> str | None:
 def retained_keys(store: DataStore, keys: list[str]) -> set[str]:
     cutoff = retained_cutoff(store)
     return {k for k in keys if cutoff and k < cutoff}
-
-
-@contextlib.contextmanager
-def _flock(path: Path) -> Iterator[None]:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
 
 
 def _null_columns(df: pl.DataFrame, columns, when: pl.Expr) -> tuple[pl.DataFrame, int]:
@@ -194,13 +181,13 @@ def _staging(store: DataStore, cutoff: str, result: RetentionResult) -> None:
     # The API source's export copies: completions created before the cutoff leave the file.
     cutoff_s = int(parse_hour_key(cutoff).timestamp())
     for export in sorted(root.glob("api/*/export")):
-        with _flock(export / ".conv_pipeline" / ".lock"):
+        with file_lock(export / ".conv_pipeline" / ".lock"):
             for path in sorted(export.glob("*.jsonl")):
                 _trim_export(path, cutoff_s, result)
     for lock_dir in {p.parent for p in root.rglob("manifest.json")} | {root / "local"}:
         if not lock_dir.is_dir():
             continue
-        with _flock(lock_dir / ".lock"):
+        with file_lock(lock_dir / ".lock"):
             for path in sorted(lock_dir.glob("*.parquet")):
                 schema = pl.read_parquet_schema(path)
                 if "partition_key" not in schema or "response" not in schema:

@@ -18,9 +18,7 @@ Rules (docs/ALERTS.md):
 
 from __future__ import annotations
 
-import fcntl
 import json
-import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
@@ -30,6 +28,8 @@ from typing import Any
 from urllib.parse import quote
 
 import polars as pl
+
+from conv_pipeline.core.files import atomic_write_text, file_lock
 
 WHOLE_ASSET = ""  # the partition of an unpartitioned asset's check
 
@@ -228,14 +228,7 @@ def locked_state(path: Path) -> Iterator[dict]:
     The daemon's sensor and ``conv-pipeline run`` share it, so two of them never send the same
     change twice. A body that raises leaves the file as it was (the work is redone next time).
     """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path.with_suffix(".lock"), "w") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            state = json.loads(path.read_text("utf-8")) if path.exists() else {}
-            yield state
-            tmp = path.with_suffix(".tmp")
-            tmp.write_text(json.dumps(state, sort_keys=True), encoding="utf-8")
-            os.replace(tmp, path)
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
+    with file_lock(path.with_suffix(".lock")):
+        state = json.loads(path.read_text("utf-8")) if path.exists() else {}
+        yield state
+        atomic_write_text(path, json.dumps(state, sort_keys=True))

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import polars as pl
 
-from conv_pipeline.core.storage import atomic_write_bytes
+from conv_pipeline.core.files import atomic_write_bytes
 
 DPI = 90
 JUDGE_COLUMNS = (

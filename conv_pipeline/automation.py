@@ -1,14 +1,24 @@
-"""Sensors.
+"""Automation across the stages: the hourly and daily jobs, their schedules and sensors.
 
-``new_completions_sensor`` syncs the source and asks for the hourly partitions whose data changed
-since its cursor: contiguous hours become one run over the range (single-run backfill policy),
-and each run has a ``run_key`` derived from the data it covers, so a repeated tick requests
-nothing twice. The current hour is requested as soon as it has data and again whenever more
-arrives; hours in the future (clock skew) wait until they begin.
+* ``hourly_pipeline`` runs every asset tagged ``cadence: hourly`` (ingestion → scoring → judge →
+  reporting, and Blob publishing when it is on), ``daily_summary`` every ``cadence: daily`` one
+  (the daily report, the improvement datasets and analyses, feedback). The tag is set once for
+  every asset from its partitions (``assets/specs.py``), so a new asset joins its job by itself.
+* Schedules: every hour at minute 0 for the hour that just ended; every day at 00:30 UTC for the
+  day that just ended.
+* ``new_completions_sensor`` syncs the source and asks for the hourly partitions whose data changed
+  since its cursor: contiguous hours become one run over the range (single-run backfill policy),
+  and each run has a ``run_key`` derived from the data it covers, so a repeated tick requests
+  nothing twice. The current hour is requested as soon as it has data and again whenever more
+  arrives; hours in the future (clock skew) wait until they begin.
+* ``daily_summary_after_hourly`` refreshes the daily summary of the days a successful hourly run
+  touched; ``automation_sensor`` evaluates the assets' automation conditions (``assets/specs.py``).
 
-``daily_summary_after_hourly`` refreshes the daily summary of the days an hourly run touched once
-that run succeeds.
+Every schedule and sensor starts stopped; turn them on in the UI (Automation) or with
+``dagster schedule start`` / ``dagster sensor start``.
 """
+
+from __future__ import annotations
 
 import hashlib
 import json
@@ -16,13 +26,66 @@ from datetime import timedelta
 
 import dagster as dg
 
+from conv_pipeline import keys
 from conv_pipeline.core.privacy.retention import retained_cutoff, retained_keys
-from conv_pipeline.core.schema import parse_hour_key
+from conv_pipeline.core.schema import DAY_KEY_FORMAT, HOUR_KEY_FORMAT, parse_hour_key
+from conv_pipeline.keys import RANGE_END, RANGE_START
 from conv_pipeline.partitions import Partitions
+from conv_pipeline.project import Project
 from conv_pipeline.resources import CompletionSource, PipelineStore
 
-RANGE_START = "dagster/asset_partition_range_start"
-RANGE_END = "dagster/asset_partition_range_end"
+
+def build_jobs(
+    parts: Partitions,
+) -> tuple[dg.UnresolvedAssetJobDefinition, dg.UnresolvedAssetJobDefinition]:
+    hourly = dg.define_asset_job(
+        keys.HOURLY_JOB,
+        selection=dg.AssetSelection.tag(keys.CADENCE, keys.HOURLY),
+        partitions_def=parts.hourly,
+        description=(
+            "Ingest, score, judge (when configured), categorize and report the selected hours "
+            "(checks included)."
+        ),
+    )
+    daily = dg.define_asset_job(
+        keys.DAILY_JOB,
+        selection=dg.AssetSelection.tag(keys.CADENCE, keys.DAILY),
+        partitions_def=parts.daily,
+        description=(
+            "Summarize a day over its hourly reports; build its improvement datasets, experiments, "
+            "drift, failure clusters and feedback agreement."
+        ),
+    )
+    return hourly, daily
+
+
+def build_schedules(hourly_job, daily_job) -> list[dg.ScheduleDefinition]:
+    @dg.schedule(
+        name="hourly_pipeline_schedule",
+        cron_schedule="0 * * * *",
+        execution_timezone="UTC",
+        job=hourly_job,
+        default_status=dg.DefaultScheduleStatus.STOPPED,
+        description="At minute 0 of every hour, runs the hour that just ended.",
+    )
+    def hourly_pipeline_schedule(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
+        hour = context.scheduled_execution_time - timedelta(hours=1)
+        key = hour.strftime(HOUR_KEY_FORMAT)
+        return dg.RunRequest(run_key=f"hourly:{key}", partition_key=key)
+
+    @dg.schedule(
+        name="daily_summary_schedule",
+        cron_schedule="30 0 * * *",
+        execution_timezone="UTC",
+        job=daily_job,
+        default_status=dg.DefaultScheduleStatus.STOPPED,
+        description="At 00:30 UTC, summarizes the day that just ended.",
+    )
+    def daily_summary_schedule(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
+        day = (context.scheduled_execution_time - timedelta(days=1)).strftime(DAY_KEY_FORMAT)
+        return dg.RunRequest(run_key=f"daily:{day}", partition_key=day)
+
+    return [hourly_pipeline_schedule, daily_summary_schedule]
 
 
 def contiguous_ranges(keys: list[str]) -> list[tuple[str, str]]:
@@ -54,6 +117,8 @@ def _cursor(seen: dict[str, str], sync) -> str:
 def build_sensors(
     parts: Partitions, hourly_job, daily_job, sync_budget_seconds: float | None = None
 ) -> list[dg.SensorDefinition]:
+    """``new_completions_sensor`` and ``daily_summary_after_hourly`` (module docstring)."""
+
     @dg.sensor(
         name="new_completions_sensor",
         job=hourly_job,
@@ -139,3 +204,31 @@ def build_sensors(
         )
 
     return [new_completions_sensor, daily_summary_after_hourly]
+
+
+def automation_sensor() -> dg.AutomationConditionSensorDefinition:
+    """Evaluates the assets' automation conditions; stopped until turned on in the UI."""
+    return dg.AutomationConditionSensorDefinition(
+        "automation_sensor",
+        target=dg.AssetSelection.all(),
+        default_status=dg.DefaultSensorStatus.STOPPED,
+        minimum_interval_seconds=60,
+        description=(
+            "Refreshes scored_conversations, conversation_issues and insight_report when the "
+            "newest hour of their upstream lands and its blocking checks passed."
+        ),
+    )
+
+
+def build_defs(project: Project) -> dg.Definitions:
+    hourly, daily = build_jobs(project.parts)
+    budget = project.settings.api.sensor_budget_seconds
+    return dg.Definitions(
+        jobs=[hourly, daily],
+        schedules=build_schedules(hourly, daily),
+        sensors=[
+            *build_sensors(project.parts, hourly, daily, sync_budget_seconds=budget),
+            automation_sensor(),
+        ],
+        resources=project.uses("source", "pipeline"),
+    )

@@ -5,6 +5,8 @@ from __future__ import annotations
 import dagster as dg
 import polars as pl
 
+from conv_pipeline.core.reporting.plots import TITLES, data_uri, image_markdown
+
 _DAGSTER_TYPES = {
     "String": "string",
     "Int64": "int64",
@@ -62,3 +64,14 @@ def standard(
     else:
         meta["dagster/row_count"] = df.height
     return meta
+
+
+def plot_metadata(pngs: dict[str, bytes]) -> dict:
+    """One ``plot_<name>`` Markdown entry per PNG, the image inline as a data URI: the Dagster UI
+    shows it under [Show Markdown] (docs/UI.md)."""
+    return {
+        f"plot_{name}": dg.MetadataValue.md(
+            f"### {TITLES[name]}\n\n" + image_markdown(TITLES[name], data_uri(png)) + "\n"
+        )
+        for name, png in pngs.items()
+    }
