@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from conv_pipeline.core.scoring.seed_reference import calculate_quality_score
-from conv_pipeline.core.storage import atomic_write_bytes
+from conv_pipeline.core.files import atomic_write_bytes
 from conv_pipeline_demo.sample import (
     DEFAULT_HOURS,
     DEFAULT_N,
