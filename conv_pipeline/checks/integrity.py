@@ -6,6 +6,8 @@ from __future__ import annotations
 import dagster as dg
 import polars as pl
 
+from conv_pipeline.core.schema import HOUR_KEY_FORMAT
+
 UNIQUE = "unique_completion_id"
 IN_WINDOW = "rows_inside_partition_window"
 SCHEMA = "schema_matches_contract"
@@ -38,8 +40,6 @@ def unique_ids(asset_key: dg.AssetKey, df: pl.DataFrame) -> dg.AssetCheckResult:
 
 
 def inside_window(asset_key: dg.AssetKey, df: pl.DataFrame) -> dg.AssetCheckResult:
-    from conv_pipeline.core.schema import HOUR_KEY_FORMAT
-
     outside = df.filter(
         pl.col("created_at").dt.truncate("1h").dt.strftime(HOUR_KEY_FORMAT)
         != pl.col("partition_key")

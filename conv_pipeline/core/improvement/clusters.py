@@ -22,6 +22,9 @@ import warnings
 
 import numpy as np
 import polars as pl
+from sklearn.cluster import KMeans
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.metrics import silhouette_score
 
 from conv_pipeline.core.config import ClusterSettings
 from conv_pipeline.core.improvement.datasets import PII_PATTERNS
@@ -49,10 +52,6 @@ def clean_prompts(texts: pl.Expr) -> pl.Expr:
 def cluster_failures(failures: pl.DataFrame, settings: ClusterSettings, day: str) -> dict:
     """``failures``: one row per failing conversation with ``completion_id``,
     ``last_user_message``, ``quality_score`` and ``issues`` (list of issue names)."""
-    from sklearn.cluster import KMeans
-    from sklearn.feature_extraction.text import TfidfVectorizer
-    from sklearn.metrics import silhouette_score
-
     total = failures.height
     base = {"day": day, "failures": total, "k": 0, "silhouette": None, "clusters": []}
     frame = failures.with_columns(clean_prompts(pl.col("last_user_message")).alias("text")).filter(

@@ -35,6 +35,7 @@ from pathlib import Path
 import polars as pl
 
 from conv_pipeline.core.files import atomic_write_bytes, atomic_write_parquet, file_lock
+from conv_pipeline.core.improvement.feedback import render_markdown as render_feedback
 from conv_pipeline.core.reporting.report import render_markdown
 from conv_pipeline.core.schema import HOUR_KEY_FORMAT, INSIGHT_REPORTS, parse_hour_key
 from conv_pipeline.core.storage import DataStore
@@ -249,8 +250,6 @@ def _feedback(store: DataStore, cutoff_day: str, result: RetentionResult) -> Non
 
 
 def _feedback_reports(store: DataStore, cutoff_day: str, result: RetentionResult) -> None:
-    from conv_pipeline.core.improvement.feedback import render_markdown as render_feedback
-
     for path in sorted((store.reports_dir / "feedback").glob("*.json")):
         if path.stem >= cutoff_day:
             continue

@@ -23,7 +23,10 @@ import io
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 import polars as pl
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
 
 from conv_pipeline.core.files import atomic_write_bytes
 
@@ -102,9 +105,6 @@ def judge_columns(scored: pl.DataFrame) -> list[str]:
 
 
 def _figure(width: float = 7.0, height: float = 3.2):
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
     fig = Figure(figsize=(width, height), dpi=DPI)
     FigureCanvasAgg(fig)
     return fig
@@ -165,8 +165,6 @@ def plot_trend(
 
 
 def plot_score_distribution(scores: pl.Series, threshold: float | None, title: str) -> bytes:
-    import numpy as np
-
     fig = _figure()
     ax = fig.add_subplot()
     for lo, hi, color, name in _BANDS:
