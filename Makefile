@@ -52,6 +52,7 @@ bench: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check conv_pipeline conv_pipeline_demo tests bench e2e
 	$(BIN)/ruff format --check conv_pipeline conv_pipeline_demo tests bench e2e
+	$(BIN)/dg check defs
 
 format: $(STAMP)
 	$(BIN)/ruff check --fix conv_pipeline conv_pipeline_demo tests bench e2e
