@@ -196,40 +196,44 @@ def evaluate_alerts(config: MonitoringConfig, tot: dict) -> list[dict]:
     return out
 
 
-def recommend(
-    config: MonitoringConfig,
-    tot: dict,
-    segments: dict[str, list[dict]],
-    issue_rows: list[dict],
-    scored: pl.DataFrame,
-    issues: pl.DataFrame,
-) -> list[dict]:
-    """Pick the seed's ``improvement_actions`` that the findings call for, with the reason."""
-    s = config.pipeline_settings
-    n = tot["conversations"]
-    if not n:
-        return []
-    rates = {r["issue"]: (r["rate"] or 0.0) for r in issue_rows}
-    actions: dict[str, tuple[str, list[str]]] = {}
+_PRIORITY = {"high": 0, "medium": 1, "low": 2}
 
-    def add(action: str, priority: str, reason: str) -> None:
-        order = {"high": 0, "medium": 1, "low": 2}
-        prev = actions.get(action)
+
+class _Actions:
+    """The improvement actions a report recommends: each with its highest priority and every
+    reason that called for it."""
+
+    def __init__(self) -> None:
+        self.found: dict[str, tuple[str, list[str]]] = {}
+
+    def add(self, action: str, priority: str, reason: str) -> None:
+        prev = self.found.get(action)
         if prev is None:
-            actions[action] = (priority, [reason])
+            self.found[action] = (priority, [reason])
         else:
-            best = priority if order[priority] < order[prev[0]] else prev[0]
-            actions[action] = (best, [*prev[1], reason])
+            best = priority if _PRIORITY[priority] < _PRIORITY[prev[0]] else prev[0]
+            self.found[action] = (best, [*prev[1], reason])
 
+    def ranked(self, allowed) -> list[dict]:
+        return [
+            {"action": a, "priority": p, "reasons": reasons}
+            for a, (p, reasons) in sorted(
+                self.found.items(), key=lambda kv: (_PRIORITY[kv[1][0]], kv[0])
+            )
+            if a in allowed
+        ]
+
+
+def _prompt_rules(out: _Actions, s, tot: dict, rates: dict, segments: dict) -> None:
     avg = tot["average_quality"]
     if avg is not None and avg < s.quality_threshold:
-        add(
+        out.add(
             "prompt_optimization",
             "high" if avg < 6.0 else "medium",
             f"average quality {avg:.2f} is below the {s.quality_threshold} target",
         )
     if rates.get("refusal", 0) > 0.05:
-        add("prompt_optimization", "high", f"{rates['refusal']:.1%} of answers are refusals")
+        out.add("prompt_optimization", "high", f"{rates['refusal']:.1%} of answers are refusals")
     variants = [
         r
         for r in segments.get("prompt_variant", [])
@@ -240,7 +244,7 @@ def recommend(
         for r in variants:
             gap = best["average_quality"] - r["average_quality"]
             if r is not best and gap >= 0.3:
-                add(
+                out.add(
                     "prompt_optimization",
                     "high" if gap >= 0.75 else "medium",
                     f"prompt_variant {r['value']} scores {gap:.2f} below {best['value']} "
@@ -249,18 +253,24 @@ def recommend(
     for seg in ("user_type", "category"):
         for r in segments.get(seg, []):
             if r["conversations"] >= s.segment_min_conversations and r["average_quality"] < 6.0:
-                add(
+                out.add(
                     "prompt_optimization",
                     "high",
                     f"{seg} {r['value']} averages {r['average_quality']:.2f} "
                     f"over {r['conversations']} conversations",
                 )
+
+
+def _data_rules(
+    out: _Actions, s, tot: dict, segments: dict, scored: pl.DataFrame, issues: pl.DataFrame
+) -> None:
+    n, avg = tot["conversations"], tot["average_quality"]
     flagged = set(issues["completion_id"].to_list()) if issues.height else set()
     good = scored.filter(
         (pl.col("quality_score") >= s.quality_threshold) & ~pl.col("completion_id").is_in(flagged)
     ).height
     if good >= 10:
-        add(
+        out.add(
             "fine_tuning_data_preparation",
             "medium" if avg is not None and avg < s.quality_threshold else "low",
             f"{good} conversations score ≥ {s.quality_threshold} with no issue: candidates for a "
@@ -270,7 +280,7 @@ def recommend(
         r["conversations"] for r in segments.get("user_type", []) if r["value"] == "unknown"
     )
     if unknown / n > 0.05:
-        add(
+        out.add(
             "issue_categorization_updates",
             "medium",
             f"{unknown / n:.1%} of conversations carry no user_type metadata",
@@ -285,48 +295,64 @@ def recommend(
         else 0
     )
     if only_low / n > 0.10:
-        add(
+        out.add(
             "issue_categorization_updates",
             "medium",
             f"{only_low / n:.1%} of conversations are low quality without a specific issue: "
             "add categories that explain them",
         )
+
+
+def _experience_rules(out: _Actions, tot: dict, rates: dict) -> None:
     length_rate = rates.get("response_too_short", 0) + rates.get("response_too_long", 0)
     if length_rate > 0.10:
-        add(
+        out.add(
             "user_experience_enhancements",
             "high" if length_rate > 0.25 else "medium",
             f"{length_rate:.1%} of answers are too short or too long",
         )
     if rates.get("truncated", 0) > 0.02:
-        add(
+        out.add(
             "user_experience_enhancements",
             "medium",
             f"{rates['truncated']:.1%} of answers were cut off (finish_reason length): raise "
             "max_tokens or ask for shorter answers",
         )
     if (tot.get("error_rate") or 0) > 0.05:
-        add(
+        out.add(
             "user_experience_enhancements",
             "high",
             f"error rate {tot['error_rate']:.1%}: users got no usable answer",
         )
+
+
+def recommend(
+    config: MonitoringConfig,
+    tot: dict,
+    segments: dict[str, list[dict]],
+    issue_rows: list[dict],
+    scored: pl.DataFrame,
+    issues: pl.DataFrame,
+) -> list[dict]:
+    """Pick the seed's ``improvement_actions`` that the findings call for, with the reason."""
+    s = config.pipeline_settings
+    n = tot["conversations"]
+    if not n:
+        return []
+    rates = {r["issue"]: (r["rate"] or 0.0) for r in issue_rows}
+    out = _Actions()
+    _prompt_rules(out, s, tot, rates, segments)
+    _data_rules(out, s, tot, segments, scored, issues)
+    _experience_rules(out, tot, rates)
     below = scored.filter(pl.col("quality_score") < s.quality_threshold).height / n
     if n >= 20 and (below > 0.9 or below < 0.01):
-        add(
+        out.add(
             "quality_threshold_adjustments",
             "low",
             f"{below:.0%} of conversations score below the {s.quality_threshold} target: "
             "the threshold does not separate good from bad answers on this data",
         )
-    allowed = config.improvement_actions
-    return [
-        {"action": a, "priority": p, "reasons": reasons}
-        for a, (p, reasons) in sorted(
-            actions.items(), key=lambda kv: ({"high": 0, "medium": 1, "low": 2}[kv[1][0]], kv[0])
-        )
-        if a in allowed
-    ]
+    return out.ranked(config.improvement_actions)
 
 
 def build_report(
@@ -379,20 +405,9 @@ def _pct(v: float | None) -> str:
     return "–" if v is None else f"{v:.1%}"
 
 
-def render_markdown(report: dict) -> str:
+def _totals_md(report: dict) -> list[str]:
     t = report["totals"]
-    lines = [
-        f"# Insight report — {report['kind']} {report['partition_key']}",
-        "",
-        f"Window: {report['window_start']} → {report['window_end']}",
-        "",
-    ]
-    if not t["conversations"]:
-        lines += ["No conversations in this window.", ""]
-        if report["rejected_records"]:
-            lines.append(f"Rejected input records in this window: {report['rejected_records']}")
-        return "\n".join(lines) + "\n"
-    lines += [
+    return [
         "## Totals",
         "",
         "| metric | value |",
@@ -411,12 +426,11 @@ def render_markdown(report: dict) -> str:
         f"{_fmt(t['completion_tokens'])} / {_fmt(t['total_tokens'])} |",
         f"| rejected input records | {_fmt(report['rejected_records'])} |",
         "",
-        *plots_markdown(report.get("plots"), note=report.get("plots_note")),
-        "## Alerts",
-        "",
-        "| check | condition | value | status |",
-        "|---|---|---|---|",
     ]
+
+
+def _alerts_and_actions_md(report: dict) -> list[str]:
+    lines = ["## Alerts", "", "| check | condition | value | status |", "|---|---|---|---|"]
     for a in report["alerts"]:
         status = (
             ("🔴 " if a["severity"] == "ERROR" else "🟡 ") + "triggered" if a["triggered"] else "ok"
@@ -438,8 +452,12 @@ def render_markdown(report: dict) -> str:
             )
     else:
         lines.append("No previous window with data to compare with.")
+    return lines
+
+
+def _distribution_and_issues_md(report: dict) -> list[str]:
     d = report["quality_distribution"]
-    lines += [
+    lines = [
         "",
         "## Quality distribution",
         "",
@@ -455,6 +473,11 @@ def render_markdown(report: dict) -> str:
     for r in report["issues"]:
         if r["count"]:
             lines.append(f"| {r['issue']} | {r['severity']} | {r['count']} | {_pct(r['rate'])} |")
+    return lines
+
+
+def _segments_md(report: dict) -> list[str]:
+    lines: list[str] = []
     for seg, rows in report["segments"].items():
         lines += [
             "",
@@ -486,12 +509,14 @@ def render_markdown(report: dict) -> str:
                 f"| {h['hour']} | {h['conversations']} | {_fmt(h['average_quality'])} | "
                 f"{_fmt(h['avg_response_length'])} |"
             )
-    if report.get("judge") or report.get("insights"):
-        from conv_pipeline.core.judge.report import render_judge_sections
+    return lines
 
-        lines += render_judge_sections(report)
-    lines += ["", "## Worst examples", ""]
-    lines += [
+
+def _worst_md(report: dict) -> list[str]:
+    lines = [
+        "",
+        "## Worst examples",
+        "",
         "| completion id | score | issues | segment | user asked | answer |",
         "|---|---|---|---|---|---|",
     ]
@@ -501,4 +526,29 @@ def render_markdown(report: dict) -> str:
             f"{_fmt(w['user_type'])} / {_fmt(w['category'])} / {_fmt(w['prompt_variant'])} | "
             f"{_fmt(w['user_message'])} | {_fmt(w['response'])} |"
         )
+    return lines
+
+
+def render_markdown(report: dict) -> str:
+    lines = [
+        f"# Insight report — {report['kind']} {report['partition_key']}",
+        "",
+        f"Window: {report['window_start']} → {report['window_end']}",
+        "",
+    ]
+    if not report["totals"]["conversations"]:
+        lines += ["No conversations in this window.", ""]
+        if report["rejected_records"]:
+            lines.append(f"Rejected input records in this window: {report['rejected_records']}")
+        return "\n".join(lines) + "\n"
+    lines += _totals_md(report)
+    lines += plots_markdown(report.get("plots"), note=report.get("plots_note"))
+    lines += _alerts_and_actions_md(report)
+    lines += _distribution_and_issues_md(report)
+    lines += _segments_md(report)
+    if report.get("judge") or report.get("insights"):
+        from conv_pipeline.core.judge.report import render_judge_sections
+
+        lines += render_judge_sections(report)
+    lines += _worst_md(report)
     return "\n".join(lines) + "\n"
