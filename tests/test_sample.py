@@ -24,7 +24,7 @@ from conv_pipeline_demo.sample import (
     write_bulk,
     write_sample,
 )
-from conv_pipeline_demo.sample_feedback import write_sample_feedback
+from conv_pipeline_demo.sample.feedback import write_sample_feedback
 
 TOP_KEYS = {
     "id", "object", "created", "model", "choices", "usage", "metadata", "system_fingerprint",

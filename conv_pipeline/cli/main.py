@@ -58,7 +58,7 @@ def cmd_sample(args: argparse.Namespace, settings: Settings) -> int:
         f"{summary.last_created:%Y-%m-%d %H:%M} UTC) in {len(summary.files)} files to {out}"
     )
     from conv_pipeline.core.config import load_config
-    from conv_pipeline_demo.sample_feedback import write_sample_feedback
+    from conv_pipeline_demo.sample.feedback import write_sample_feedback
 
     configured = Path(load_config(settings.monitoring_config or None).improvement.feedback.path)
     fb_out = (

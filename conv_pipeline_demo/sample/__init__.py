@@ -46,7 +46,8 @@ of generation plus the writing).
 
 The code: :mod:`.constants` (span, incident, models), :mod:`.texts` (the prompts, answers and
 phrases, read from the JSON files in ``texts/``), :mod:`.pools` (the answers assembled from
-them), :mod:`.generator` (traffic, conversations, records) and :mod:`.export` (the files).
+them), :mod:`.generator` (traffic, conversations, records), :mod:`.export` (the files) and
+:mod:`.feedback` (a feedback folder for the sample, written by ``conv-pipeline sample`` too).
 """
 
 from conv_pipeline_demo.sample.constants import (
