@@ -22,7 +22,7 @@ from conv_pipeline.core.improvement import feedback as fb
 from conv_pipeline.core.scoring.seed_reference import calculate_quality_score
 from conv_pipeline.definitions import build_definitions
 from conv_pipeline.keys import DAILY_JOB
-from conv_pipeline_demo.sample_feedback import write_sample_feedback
+from conv_pipeline_demo.sample.feedback import write_sample_feedback
 
 DAY = BASE_HOUR.strftime("%Y-%m-%d")
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import hashlib
 import json
 from collections import Counter, defaultdict
 from datetime import UTC, datetime, timedelta
@@ -23,6 +24,7 @@ from conv_pipeline_demo.sample import (
     write_bulk,
     write_sample,
 )
+from conv_pipeline_demo.sample.feedback import write_sample_feedback
 
 TOP_KEYS = {
     "id", "object", "created", "model", "choices", "usage", "metadata", "system_fingerprint",
@@ -88,6 +90,38 @@ def test_two_writes_are_byte_identical(tmp_path):
     assert a.counts == b.counts
     c = write_sample(tmp_path / "c", seed=8)
     assert c.files[0].read_bytes() != a.files[0].read_bytes()
+
+
+# sha256 over each file's name and (decompressed) content, recorded from the generator before its
+# texts moved out of the code: a change here changes the bundled sample. Decompressed, so the zlib
+# build does not matter.
+PINNED = {
+    "default": "d18e9a2919de72db724af0b63d50cf46b21ccc943675a17405c0fe1ce4f0a318",
+    "small": "ab037ce250c5984e9fc11823e5b1be62b964871651e5a5a786d5c08710bb14bc",
+    "feedback": "1e59de03545009356f5a1bb9db89ac0f7c6490310f0770929b14ea30d018eebd",
+    "bulk": "aaea4923cf688669ef80310f9cc907ab580cf3d26da2ee12a0113141dfada300",
+}
+
+
+def digest(paths: list[Path]) -> str:
+    h = hashlib.sha256()
+    for path in paths:
+        data = path.read_bytes()
+        if path.name.endswith(".gz"):
+            data = gzip.decompress(data)
+        h.update(path.name.encode() + b"\0" + data + b"\0")
+    return h.hexdigest()
+
+
+def test_output_is_pinned(sample, tmp_path):
+    summary, _ = sample
+    assert digest(summary.files) == PINNED["default"]
+    small = write_sample(tmp_path / "small", n=400, hours=12, seed=3)
+    assert digest(small.files) == PINNED["small"]
+    feedback = write_sample_feedback(tmp_path / "feedback", n=400, hours=12, seed=3)
+    assert digest(feedback.files) == PINNED["feedback"]
+    bulk = write_bulk(tmp_path / "bulk", 1200, files=2, seed=5, hours=30)
+    assert digest(bulk) == PINNED["bulk"]
 
 
 def test_files_hold_exactly_the_generated_records_as_json_dumps_writes_them(sample):

@@ -20,7 +20,7 @@ from conv_pipeline.keys import RETENTION_JOB
 from conv_pipeline.resources import build_source
 from conv_pipeline.settings import Settings
 from conv_pipeline_demo.sample import write_sample
-from conv_pipeline_demo.sample_feedback import write_sample_feedback
+from conv_pipeline_demo.sample.feedback import write_sample_feedback
 from conv_pipeline_demo.standin import DEFAULT_API_KEY, StoredCompletionsServer
 
 

@@ -20,15 +20,15 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from conv_pipeline.core.scoring.seed_reference import calculate_quality_score
 from conv_pipeline.core.files import atomic_write_bytes
-from conv_pipeline_demo.sample import (
+from conv_pipeline.core.scoring.seed_reference import calculate_quality_score
+from conv_pipeline_demo.sample.constants import (
     DEFAULT_HOURS,
     DEFAULT_N,
     DEFAULT_SEED,
     SAMPLE_START,
-    iter_sample_records,
 )
+from conv_pipeline_demo.sample.generator import iter_sample_records
 
 SHARE = 0.30
 NEGATIVE_COMMENTS = (
