@@ -21,6 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from conv_pipeline.core.clients import ClientRules, Service, build_client
 from conv_pipeline.core.judge.parse import parse_judgment
 
 CHARS_PER_TOKEN = 4  # the estimate before a call; actual counts come from the answer's usage
@@ -31,17 +32,21 @@ def estimate_tokens(messages: list[dict[str, str]], max_output_tokens: int) -> i
     return chars // CHARS_PER_TOKEN + 4 * len(messages) + 3 + max_output_tokens
 
 
-@dataclass(frozen=True)
-class JudgeConnection:
-    """Where the judge is. ``api_key`` is the resolved secret (never printed: ``repr=False``);
-    ``None`` means Entra ID (``DefaultAzureCredential``) for Azure."""
+JUDGE_RULES = ClientRules(
+    what="judge",
+    missing_endpoint="the judge on Azure OpenAI needs CONV_PIPELINE_JUDGE_ENDPOINT or "
+    "AZURE_OPENAI_ENDPOINT",
+    missing_key="the judge on an OpenAI-compatible service needs CONV_PIPELINE_JUDGE_API_KEY "
+    "or OPENAI_API_KEY",
+)
 
-    kind: str  # azure_openai | openai
-    model: str  # the deployment (Azure) or model name
-    endpoint: str = ""
-    base_url: str = ""
-    api_version: str = "2025-02-01-preview"
-    api_key: str | None = field(default=None, repr=False)
+
+@dataclass(frozen=True)
+class JudgeConnection(Service):
+    """Where the judge is (``Service``: kind, endpoint, base_url, api_version, api_key; no key
+    means Entra ID for Azure) and which ``model``: the deployment (Azure) or model name."""
+
+    model: str = field(kw_only=True)
 
     def where(self) -> str:
         place = (
@@ -50,33 +55,10 @@ class JudgeConnection:
         return f"{self.kind} {place} model {self.model}"
 
     def client(self, *, asynchronous: bool, max_retries: int, timeout: float) -> Any:
-        import openai
-
-        from conv_pipeline.core.ingestion.api import entra_token_provider
-
-        common: dict[str, Any] = {"max_retries": max_retries, "timeout": timeout}
-        if self.kind == "azure_openai":
-            if not self.endpoint:
-                raise ValueError(
-                    "the judge on Azure OpenAI needs CONV_PIPELINE_JUDGE_ENDPOINT or "
-                    "AZURE_OPENAI_ENDPOINT"
-                )
-            cls = openai.AsyncAzureOpenAI if asynchronous else openai.AzureOpenAI
-            auth: dict[str, Any] = (
-                {"api_key": self.api_key}
-                if self.api_key
-                else {"azure_ad_token_provider": entra_token_provider()}
-            )
-            return cls(azure_endpoint=self.endpoint, api_version=self.api_version, **auth, **common)
-        if self.kind == "openai":
-            if not self.api_key:
-                raise ValueError(
-                    "the judge on an OpenAI-compatible service needs CONV_PIPELINE_JUDGE_API_KEY "
-                    "or OPENAI_API_KEY"
-                )
-            cls = openai.AsyncOpenAI if asynchronous else openai.OpenAI
-            return cls(base_url=self.base_url or None, api_key=self.api_key, **common)
-        raise ValueError(f"unknown judge kind {self.kind!r}; use azure_openai or openai")
+        """The SDK's client (``core/clients.py``); a ``ValueError`` names what is missing."""
+        return build_client(
+            self, JUDGE_RULES, asynchronous=asynchronous, max_retries=max_retries, timeout=timeout
+        )
 
 
 @dataclass
