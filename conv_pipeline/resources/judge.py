@@ -12,7 +12,7 @@ import dagster as dg
 from pydantic import Field
 
 from conv_pipeline.core.clients import DEFAULT_API_VERSION
-from conv_pipeline.core.judge.runner import JudgeConnection
+from conv_pipeline.core.judge.types import JudgeConnection
 
 
 class JudgeResource(dg.ConfigurableResource):

@@ -12,19 +12,24 @@ views are declared with the other warehouse tables (``core/schema.py``: ``OPEN_T
 
 from __future__ import annotations
 
+import sqlite3
+from datetime import datetime
 from pathlib import Path
 
 import polars as pl
 
 from conv_pipeline.core.files import atomic_write_parquet
-from conv_pipeline.core.judge.pipeline import TABLE, empty_table, evaluator_names
+from conv_pipeline.core.judge.types import CALIBRATION_TABLE, TABLE, empty_table, evaluator_names
+from conv_pipeline.core.schema import HOUR_KEY_FORMAT
 from conv_pipeline.core.storage import DataStore
-
-CALIBRATION_TABLE = "judge_calibration"
 
 
 def cache_path(store: DataStore) -> Path:
     return store.root / "judge" / "cache.sqlite"
+
+
+def calibration_path(store: DataStore) -> Path:
+    return store.tables_dir / CALIBRATION_TABLE / "calibration.parquet"
 
 
 def write_hour(store: DataStore, key: str, frame: pl.DataFrame) -> Path:
@@ -47,11 +52,6 @@ def apply_retention(store: DataStore, cutoff: str) -> int:
     ``cutoff``, the judge's reasons (which may quote the conversation) become null in
     ``judge_evaluations``, and the reasons and raw answers of those conversations in the cache;
     scores, results, statuses and token counts stay. Returns the reasons removed."""
-    import sqlite3
-    from datetime import datetime
-
-    from conv_pipeline.core.schema import HOUR_KEY_FORMAT
-
     removed = 0
     ids: list[str] = []
     for path in sorted((store.tables_dir / TABLE).glob("*/*.parquet")):
