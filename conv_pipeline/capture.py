@@ -19,7 +19,8 @@ completion = create_stored_completion(
 The metadata is checked against the service's limits before the call (at most 16 keys, keys of
 1–64 characters, string values of at most 512 characters), so a bad value fails in the
 application with a clear message instead of a 400 from the service. ``generate_seed_conversations``
-replays the recipe's step 5 (its four scenarios) through the same helper.
+replays the recipe's step 5 (its four scenarios) through the same helper; ``conv-pipeline generate``
+does so with the client the API source uses (``core/clients.py``: a key, or Entra ID).
 """
 
 from __future__ import annotations

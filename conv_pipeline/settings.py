@@ -7,8 +7,10 @@ so they stay out of run config, logs and metadata.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, NamedTuple
 
 import dagster as dg
 
@@ -22,50 +24,109 @@ def _has(name: str) -> bool:
     return bool(dg.EnvVar(name).get_value(""))
 
 
-@dataclass(frozen=True)
-class ApiSettings:
-    """The Stored Completions API source (``CONV_PIPELINE_SOURCE=azure_openai|openai``).
-
-    Keys are not held here: ``api_key_var`` names the variable the resource resolves at run time
-    (``dg.EnvVar``), or is empty when no key is set (Entra ID through ``DefaultAzureCredential``).
-    """
-
-    endpoint: str = ""
-    api_version: str = "2025-02-01-preview"
-    base_url: str = ""
-    api_key_var: str = ""
-    metadata_filter: str = ""
-    model_filter: str = ""
-    page_size: int = 100
-    concurrency: int = 16
-    overlap_minutes: int = 60
-    max_retries: int = 6
-    timeout_seconds: float = 60.0
-    sensor_budget_seconds: float = 40.0
-
-
 def _int(name: str, default: int) -> int:
     raw = _env(name)
+    return _whole(name, raw) if raw else default
+
+
+def _whole(name: str, raw: str) -> int:
     try:
-        return int(raw) if raw else default
+        return int(raw)
     except ValueError as exc:
         raise ValueError(f"{name}={raw!r} is not a whole number") from exc
 
 
+def _whole_seconds(name: str, raw: str) -> float:
+    return float(_whole(name, raw))
+
+
+def _stripped(name: str, raw: str) -> str:
+    return raw.strip()
+
+
+def _lowered(name: str, raw: str) -> str:
+    return raw.strip().lower()
+
+
+# ---- resources' fields from the environment: a declarative mapping --------------------------------
+
+
+class Var(NamedTuple):
+    """The variables that set one resource field (the first one set wins) and how its text is
+    read: ``read(variable, text)``, or the text as it is."""
+
+    names: tuple[str, ...]
+    read: Callable[[str, str], Any] | None = None
+
+
+def _var(*names: str, read: Callable[[str, str], Any] | None = None) -> Var:
+    return Var(names, read)
+
+
+def _read_fields(mapping: Mapping[str, Var]) -> dict[str, Any]:
+    """``field -> value`` for the fields of ``mapping`` one of whose variables is set (to a
+    non-empty text); every other field keeps the resource's own default."""
+    out: dict[str, Any] = {}
+    for name, var in mapping.items():
+        variable = next((v for v in var.names if _env(v)), None)
+        if variable is None:
+            continue
+        value = var.read(variable, _env(variable)) if var.read else _env(variable)
+        if value != "":
+            out[name] = value
+    return out
+
+
+@dataclass(frozen=True)
+class ResourceEnv:
+    """What the environment says about one resource: ``values`` holds the fields whose variable is
+    set, by field name (the resource is built with them, every other field keeps its default).
+    The key is not held here: ``api_key_var`` names the variable the resource resolves at run time
+    (``dg.EnvVar``), or is empty when no key is set (Entra ID through ``DefaultAzureCredential``).
+    """
+
+    values: Mapping[str, Any] = field(default_factory=dict)
+    api_key_var: str = ""
+
+
+# The Stored Completions API source (``CONV_PIPELINE_SOURCE=azure_openai|openai``): field of
+# ``StoredCompletionsApiSource`` (resources/source.py) -> its variable.
+API_ENV: dict[str, Var] = {
+    "endpoint": _var("AZURE_OPENAI_ENDPOINT"),
+    "api_version": _var("OPENAI_API_VERSION"),
+    "base_url": _var("OPENAI_BASE_URL"),
+    "metadata_filter": _var("CONV_PIPELINE_API_METADATA"),
+    "model_filter": _var("CONV_PIPELINE_API_MODEL"),
+    "page_size": _var("CONV_PIPELINE_API_PAGE_SIZE", read=_whole),
+    "concurrency": _var("CONV_PIPELINE_API_CONCURRENCY", read=_whole),
+    "overlap_minutes": _var("CONV_PIPELINE_API_OVERLAP_MINUTES", read=_whole),
+    "max_retries": _var("CONV_PIPELINE_API_MAX_RETRIES", read=_whole),
+    "timeout_seconds": _var("CONV_PIPELINE_API_TIMEOUT_SECONDS", read=_whole_seconds),
+}
+API_KEY_VARS = {"azure_openai": "AZURE_OPENAI_API_KEY", "openai": "OPENAI_API_KEY"}
+
+
+@dataclass(frozen=True)
+class ApiSettings(ResourceEnv):
+    """The Stored Completions API source: its fields (``API_ENV``), its key's variable, and how
+    long one sensor tick may read (``CONV_PIPELINE_API_SENSOR_BUDGET_SECONDS``)."""
+
+    sensor_budget_seconds: float = 40.0
+
+    @property
+    def endpoint(self) -> str:
+        return self.values.get("endpoint", "")
+
+    @property
+    def base_url(self) -> str:
+        return self.values.get("base_url", "")
+
+
 def _api_settings(source: str) -> ApiSettings:
-    key_var = {"azure_openai": "AZURE_OPENAI_API_KEY", "openai": "OPENAI_API_KEY"}.get(source, "")
+    key_var = API_KEY_VARS.get(source, "")
     return ApiSettings(
-        endpoint=_env("AZURE_OPENAI_ENDPOINT"),
-        api_version=_env("OPENAI_API_VERSION", "2025-02-01-preview"),
-        base_url=_env("OPENAI_BASE_URL"),
+        values=_read_fields(API_ENV),
         api_key_var=key_var if key_var and _has(key_var) else "",
-        metadata_filter=_env("CONV_PIPELINE_API_METADATA"),
-        model_filter=_env("CONV_PIPELINE_API_MODEL"),
-        page_size=_int("CONV_PIPELINE_API_PAGE_SIZE", 100),
-        concurrency=_int("CONV_PIPELINE_API_CONCURRENCY", 16),
-        overlap_minutes=_int("CONV_PIPELINE_API_OVERLAP_MINUTES", 60),
-        max_retries=_int("CONV_PIPELINE_API_MAX_RETRIES", 6),
-        timeout_seconds=float(_int("CONV_PIPELINE_API_TIMEOUT_SECONDS", 60)),
         sensor_budget_seconds=float(_int("CONV_PIPELINE_API_SENSOR_BUDGET_SECONDS", 40)),
     )
 
@@ -155,52 +216,43 @@ def _alert_settings() -> AlertSettings:
     )
 
 
-@dataclass(frozen=True)
-class JudgeEnv:
-    """Where the LLM judge is (docs/JUDGE.md). Off (``model`` empty) until
-    ``CONV_PIPELINE_JUDGE_MODEL`` is set. The key is not held here: ``api_key_var`` names the
-    variable the resource resolves at run time (``dg.EnvVar``); empty means Entra ID."""
+# The LLM judge (docs/JUDGE.md): field of ``JudgeResource`` (resources/judge.py) -> its variables,
+# the judge's own first. ``kind`` when it is not set, ``insights_model`` and the key follow from the
+# others (``_judge_env``).
+JUDGE_ENV: dict[str, Var] = {
+    "model": _var("CONV_PIPELINE_JUDGE_MODEL", read=_stripped),
+    "kind": _var("CONV_PIPELINE_JUDGE_KIND", read=_lowered),
+    "endpoint": _var("CONV_PIPELINE_JUDGE_ENDPOINT", "AZURE_OPENAI_ENDPOINT"),
+    "base_url": _var("CONV_PIPELINE_JUDGE_BASE_URL", "OPENAI_BASE_URL"),
+    "api_version": _var("CONV_PIPELINE_JUDGE_API_VERSION", "OPENAI_API_VERSION"),
+    "insights_model": _var("CONV_PIPELINE_JUDGE_INSIGHTS_MODEL", read=_stripped),
+}
+JUDGE_KEY_VAR = "CONV_PIPELINE_JUDGE_API_KEY"  # else the kind's (API_KEY_VARS)
 
-    model: str = ""
-    kind: str = ""
-    endpoint: str = ""
-    base_url: str = ""
-    api_version: str = "2025-02-01-preview"
-    api_key_var: str = ""
-    insights_model: str = ""
+
+@dataclass(frozen=True)
+class JudgeEnv(ResourceEnv):
+    """Where the LLM judge is (``JUDGE_ENV``). Off (no ``model``) until
+    ``CONV_PIPELINE_JUDGE_MODEL`` is set; off, it has no key and no insights model."""
 
     @property
     def enabled(self) -> bool:
-        return bool(self.model)
+        return bool(self.values.get("model"))
 
 
 def _judge_env() -> JudgeEnv:
-    model = _env("CONV_PIPELINE_JUDGE_MODEL").strip()
-    endpoint = _env("CONV_PIPELINE_JUDGE_ENDPOINT") or _env("AZURE_OPENAI_ENDPOINT")
-    base_url = _env("CONV_PIPELINE_JUDGE_BASE_URL") or _env("OPENAI_BASE_URL")
-    kind = _env("CONV_PIPELINE_JUDGE_KIND").strip().lower()
-    if not kind:
+    values = _read_fields(JUDGE_ENV)
+    if "kind" not in values:
         # an explicit judge base URL wins; then the Azure endpoint; then an OpenAI base URL
-        if _env("CONV_PIPELINE_JUDGE_BASE_URL"):
-            kind = "openai"
-        else:
-            kind = "azure_openai" if endpoint else "openai"
-    fallback = {"azure_openai": "AZURE_OPENAI_API_KEY", "openai": "OPENAI_API_KEY"}.get(kind, "")
-    key_var = next(
-        (v for v in ("CONV_PIPELINE_JUDGE_API_KEY", fallback) if v and _has(v)),
-        "",
-    )
-    insights = _env("CONV_PIPELINE_JUDGE_INSIGHTS_MODEL").strip()
-    return JudgeEnv(
-        model=model,
-        kind=kind,
-        endpoint=endpoint,
-        base_url=base_url,
-        api_version=_env("CONV_PIPELINE_JUDGE_API_VERSION")
-        or _env("OPENAI_API_VERSION", "2025-02-01-preview"),
-        api_key_var=key_var,
-        insights_model="" if insights.lower() == "off" else (insights or model),
-    )
+        azure = values.get("endpoint") and not _env("CONV_PIPELINE_JUDGE_BASE_URL")
+        values["kind"] = "azure_openai" if azure else "openai"
+    insights = values.pop("insights_model", "")
+    if not values.get("model"):  # off
+        return JudgeEnv(values=values)
+    values["insights_model"] = "" if insights.lower() == "off" else (insights or values["model"])
+    fallback = API_KEY_VARS.get(values["kind"], "")
+    key_var = next((v for v in (JUDGE_KEY_VAR, fallback) if v and _has(v)), "")
+    return JudgeEnv(values=values, api_key_var=key_var)
 
 
 @dataclass(frozen=True)

@@ -73,11 +73,13 @@ def judge_settings(settings: Settings, server, *, insights: bool = True) -> Sett
     return dataclasses.replace(
         settings,
         judge=JudgeEnv(
-            model="judge-model",
-            kind="openai",
-            base_url=server.openai_v1_base,
+            values={
+                "model": "judge-model",
+                "kind": "openai",
+                "base_url": server.openai_v1_base,
+                "insights_model": "judge-model" if insights else "",
+            },
             api_key_var=KEY_VAR,
-            insights_model="judge-model" if insights else "",
         ),
     )
 

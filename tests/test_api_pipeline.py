@@ -37,7 +37,9 @@ def api_settings(tmp_path, server, monkeypatch) -> Settings:
     return replace(
         base,
         source="azure_openai",
-        api=ApiSettings(endpoint=server.azure_endpoint, api_key_var="AZURE_OPENAI_API_KEY"),
+        api=ApiSettings(
+            values={"endpoint": server.azure_endpoint}, api_key_var="AZURE_OPENAI_API_KEY"
+        ),
     )
 
 

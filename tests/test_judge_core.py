@@ -27,7 +27,7 @@ from conv_pipeline.core.judge.evaluators import (
 )
 from conv_pipeline.core.judge.parse import parse_judgment
 from conv_pipeline.core.judge.pipeline import judge_items, select_for_judging
-from conv_pipeline.core.judge.runner import JudgeConnection
+from conv_pipeline.core.judge.types import JudgeConnection
 from conv_pipeline_demo.standin import (
     StandinAPIError,
     StoredCompletionsServer,
@@ -612,7 +612,8 @@ def test_an_azure_deployment_with_entra_id(entra, tmp_path):
 def test_the_requests_per_minute_budget_spaces_the_calls(server):
     """A leaky bucket of 5 requests per (shortened) minute of 1 s: 5 at once, then 1 per 0.2 s, so
     15 calls span about 10 x 0.2 s at the server (at least 1.5 s), however fast the machine."""
-    from conv_pipeline.core.judge.runner import JudgeTask, RunLimits, run_tasks
+    from conv_pipeline.core.judge.runner import run_tasks
+    from conv_pipeline.core.judge.types import JudgeTask, RunLimits
 
     server.responder = judge_responder()
     limits = RunLimits(concurrency=15, requests_per_minute=5, rate_period_seconds=1.0)
@@ -633,7 +634,7 @@ from conv_pipeline.core.config import JudgeSettings
 from conv_pipeline.core.judge.cache import JudgmentCache
 from conv_pipeline.core.judge.evaluators import load_evaluators
 from conv_pipeline.core.judge.pipeline import judge_items
-from conv_pipeline.core.judge.runner import JudgeConnection
+from conv_pipeline.core.judge.types import JudgeConnection
 base, key, cache_path = sys.argv[1:4]
 items = [{"id": f"c{i}", "query": "q", "response": f"answer {i} " * 5, "context": ""} for i in range(40)]
 s = JudgeSettings(evaluators={"coherence": {}}, concurrency=2)

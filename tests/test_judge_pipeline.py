@@ -251,19 +251,19 @@ def test_settings_read_the_judge_from_the_environment(tmp_path, monkeypatch):
     monkeypatch.setenv("CONV_PIPELINE_JUDGE_BASE_URL", "http://127.0.0.1:9/v1")
     monkeypatch.setenv(KEY_VAR, KEY)
     j = Settings.from_env().judge
-    assert (j.enabled, j.kind, j.base_url, j.api_key_var) == (
+    assert (j.enabled, j.values["kind"], j.values["base_url"], j.api_key_var) == (
         True,
         "openai",
         "http://127.0.0.1:9/v1",
         KEY_VAR,
     )
-    assert j.insights_model == "gpt-4o-judge" and KEY not in repr(Settings.from_env())
+    assert j.values["insights_model"] == "gpt-4o-judge" and KEY not in repr(Settings.from_env())
     monkeypatch.delenv("CONV_PIPELINE_JUDGE_BASE_URL")
     monkeypatch.delenv(KEY_VAR)
     monkeypatch.setenv("AZURE_OPENAI_ENDPOINT", "https://res.openai.azure.com")
     monkeypatch.setenv("CONV_PIPELINE_JUDGE_INSIGHTS_MODEL", "off")
     j = Settings.from_env().judge
-    assert (j.kind, j.endpoint, j.api_key_var, j.insights_model) == (
+    assert (j.values["kind"], j.values["endpoint"], j.api_key_var, j.values["insights_model"]) == (
         "azure_openai",
         "https://res.openai.azure.com",
         "",

@@ -112,7 +112,9 @@ def test_retention_job_deletes_raw_detail_and_keeps_aggregates(tmp_path, server,
     settings = replace(
         make_settings(tmp_path),
         source="azure_openai",
-        api=ApiSettings(endpoint=server.azure_endpoint, api_key_var="AZURE_OPENAI_API_KEY"),
+        api=ApiSettings(
+            values={"endpoint": server.azure_endpoint}, api_key_var="AZURE_OPENAI_API_KEY"
+        ),
     )
     records = planted()
     for r in records:

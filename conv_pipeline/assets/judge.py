@@ -25,12 +25,8 @@ from conv_pipeline.core.judge.calibration import (
     rejected_frame,
 )
 from conv_pipeline.core.judge.evaluators import load_evaluators
-from conv_pipeline.core.judge.pipeline import (
-    empty_table,
-    judge_partitions,
-    partition_summaries,
-    table_schema,
-)
+from conv_pipeline.core.judge.pipeline import judge_partitions, partition_summaries
+from conv_pipeline.core.judge.types import empty_table, table_schema
 from conv_pipeline.core.privacy.retention import retained_keys
 from conv_pipeline.partitions import Partitions
 from conv_pipeline.project import Project
@@ -222,8 +218,7 @@ def build_judge_calibration(config: MonitoringConfig) -> dg.AssetsDefinition:
             model=model,
             prompt_versions={ev.name: ev.prompt_version for ev in evaluators},
         )
-        out = store.tables_dir / judge_store.CALIBRATION_TABLE / "calibration.parquet"
-        atomic_write_parquet(out, table)
+        atomic_write_parquet(judge_store.calibration_path(store), table)
         atomic_write_bytes(
             store.reports_dir / "judge" / "calibration.json",
             json.dumps(

@@ -236,6 +236,89 @@ TABLES: dict[str, dict[str, pl.DataType]] = {
 # Columns kept in the Parquet files of the raw layer but left out of the warehouse views.
 PRIVATE_COLUMNS: dict[str, tuple[str, ...]] = {"raw_completions": ("response_original",)}
 
+# ---- the LLM judge's tables (docs/JUDGE.md) ---------------------------------------------------------
+# ``judge_evaluations`` holds these columns plus a group per configured evaluator, so its files'
+# columns depend on the configuration; ``judge_calibration`` is the golden-set agreement.
+JUDGE_TABLE = "judge_evaluations"
+JUDGE_CALIBRATION_TABLE = "judge_calibration"
+BUNDLED_EVALUATORS = ("coherence", "fluency", "relevance", "groundedness")  # judge_prompts/*.md
+
+JUDGE_EVALUATIONS_BASE: dict[str, pl.DataType] = {
+    "completion_id": pl.String(),
+    "partition_key": pl.String(),
+    "created_at": TS,
+    "judge_model": pl.String(),
+    "judge_sample_reason": pl.String(),
+    "judge_score": pl.Float64(),
+    "judge_result": pl.String(),
+    "judge_evaluations_scored": pl.Int32(),
+    "judge_prompt_tokens": pl.Int64(),
+    "judge_completion_tokens": pl.Int64(),
+    "judge_total_tokens": pl.Int64(),
+}
+
+
+def judge_evaluator_columns(name: str) -> dict[str, pl.DataType]:
+    """The columns of one evaluator in ``judge_evaluations`` (named like Azure AI Evaluation's)."""
+    return {
+        name: pl.Int64(),
+        f"{name}_result": pl.String(),
+        f"{name}_reason": pl.String(),
+        f"{name}_threshold": pl.Int64(),
+        f"{name}_status": pl.String(),
+        f"{name}_prompt_tokens": pl.Int64(),
+        f"{name}_completion_tokens": pl.Int64(),
+        f"{name}_total_tokens": pl.Int64(),
+        f"{name}_finish_reason": pl.String(),
+        f"{name}_model": pl.String(),
+        f"{name}_prompt_version": pl.String(),
+        f"{name}_cached": pl.Boolean(),
+    }
+
+
+def judge_evaluations_schema(evaluators) -> dict[str, pl.DataType]:
+    schema = dict(JUDGE_EVALUATIONS_BASE)
+    for name in evaluators:
+        schema.update(judge_evaluator_columns(name))
+    return schema
+
+
+JUDGE_CALIBRATION: dict[str, pl.DataType] = {
+    "evaluator": pl.String(),
+    "items": pl.Int64(),
+    "scored": pl.Int64(),
+    "kappa_quadratic": pl.Float64(),
+    "spearman": pl.Float64(),
+    "exact_agreement": pl.Float64(),
+    "within_one": pl.Float64(),
+    "mean_human": pl.Float64(),
+    "mean_judge": pl.Float64(),
+    "min_kappa": pl.Float64(),
+    "passed": pl.Boolean(),
+    "judge_model": pl.String(),
+    "prompt_version": pl.String(),
+    "golden_set": pl.String(),
+    "golden_set_sha256": pl.String(),
+}
+
+# ---- warehouse views beyond one per table of TABLES ------------------------------------------------
+# Declared here, as data, so that the storage (core/storage.py, below every stage) creates them
+# without importing the stage that writes the tables, and every refresh of the warehouse has them
+# whoever asks for it.
+#
+# Tables whose files may carry more columns than this schema: the view reads every file by name,
+# and the schema only seeds the folder's empty ``_schema.parquet`` (written once, never replaced).
+OPEN_TABLES: dict[str, dict[str, pl.DataType]] = {
+    JUDGE_TABLE: judge_evaluations_schema(BUNDLED_EVALUATORS),
+    JUDGE_CALIBRATION_TABLE: JUDGE_CALIBRATION,
+}
+# A table's view that carries another view's columns: table -> (the other, joined LEFT on
+# ``completion_id``, its columns left out). ``scored_conversations`` has the judge's columns, null
+# for the conversations the judge did not sample (or when it is off).
+JOINED_VIEWS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "scored_conversations": (JUDGE_TABLE, ("completion_id", "partition_key", "created_at")),
+}
+
 
 def empty(schema: dict[str, pl.DataType]) -> pl.DataFrame:
     return pl.DataFrame(schema=schema)

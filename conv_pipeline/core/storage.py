@@ -25,7 +25,15 @@ import duckdb
 import polars as pl
 
 from conv_pipeline.core.files import atomic_write_parquet, file_lock
-from conv_pipeline.core.schema import HOUR_KEY_FORMAT, PRIVATE_COLUMNS, TABLES, conform, empty
+from conv_pipeline.core.schema import (
+    HOUR_KEY_FORMAT,
+    JOINED_VIEWS,
+    OPEN_TABLES,
+    PRIVATE_COLUMNS,
+    TABLES,
+    conform,
+    empty,
+)
 
 
 class DataStore:
@@ -111,27 +119,30 @@ class DataStore:
 
         Views glob the table folders, so they see new partitions without being refreshed; this only
         needs to run when a table appears. Each table folder holds an empty ``_schema.parquet`` so a
-        view exists, with the right columns, before any partition does. Returns False when another
-        process keeps the database locked (for example a notebook holding it open for writing).
+        view exists, with the right columns, before any partition does. The views beyond one per
+        table (the LLM judge's tables, ``scored_conversations`` with the judge's columns) are
+        declared in ``core/schema.py`` (``OPEN_TABLES``, ``JOINED_VIEWS``), so the storage needs no
+        stage's code. Returns False when another process keeps the database locked (for example a
+        notebook holding it open for writing).
         """
         for table, schema in TABLES.items():
-            folder = self.tables_dir / table
-            marker = folder / "_schema.parquet"
+            marker = self.tables_dir / table / "_schema.parquet"
             if not marker.exists() or pl.read_parquet_schema(marker) != schema:
                 atomic_write_parquet(marker, empty(schema))
-        statements = []
-        for table in TABLES:
-            glob = (self.tables_dir / table / "**" / "*.parquet").as_posix()
-            private = PRIVATE_COLUMNS.get(table)
-            star = f"* EXCLUDE ({', '.join(private)})" if private else "*"
+        for table, schema in OPEN_TABLES.items():  # their files' columns vary: seeded once
+            marker = self.tables_dir / table / "_schema.parquet"
+            if not marker.exists():
+                atomic_write_parquet(marker, empty(schema))
+        statements = [
+            f"CREATE OR REPLACE VIEW {table} AS SELECT {_star(table)} FROM {self._scan(table)}"
+            for table in (*TABLES, *OPEN_TABLES)
+        ]
+        for table, (other, left_out) in JOINED_VIEWS.items():
             statements.append(
-                f"CREATE OR REPLACE VIEW {table} AS SELECT {star} FROM read_parquet("
-                f"'{_sql_str(glob)}', union_by_name = true, hive_partitioning = false)"
+                f"CREATE OR REPLACE VIEW {table} AS SELECT {_star(table, 's.')}, "
+                f"j.* EXCLUDE ({', '.join(left_out)}) FROM {self._scan(table)} AS s "
+                f"LEFT JOIN {other} AS j ON s.completion_id = j.completion_id"
             )
-        # The judge's tables, and scored_conversations joined with its columns (docs/JUDGE.md).
-        from conv_pipeline.core.judge.store import warehouse_statements
-
-        statements += warehouse_statements(self)
         with file_lock(self.root / ".warehouse.lock"):
             for attempt in range(attempts):
                 try:
@@ -147,6 +158,11 @@ class DataStore:
                 return True
         return False
 
+    def _scan(self, table: str) -> str:
+        """Every Parquet file of ``table``, columns matched by name."""
+        glob = (self.tables_dir / table / "**" / "*.parquet").as_posix()
+        return f"read_parquet('{_sql_str(glob)}', union_by_name = true, hive_partitioning = false)"
+
     def query(self, sql: str, params: list | None = None) -> pl.DataFrame:
         """Run a read-only query against the warehouse (used by the CLI and tests)."""
         con = duckdb.connect(str(self.warehouse_path), read_only=True)
@@ -154,6 +170,12 @@ class DataStore:
             return con.sql(sql, params=params or None).pl()
         finally:
             con.close()
+
+
+def _star(table: str, alias: str = "") -> str:
+    """All columns of ``table`` but its private ones (``PRIVATE_COLUMNS``)."""
+    private = PRIVATE_COLUMNS.get(table)
+    return f"{alias}* EXCLUDE ({', '.join(private)})" if private else f"{alias}*"
 
 
 def _sql_str(value: str) -> str:

@@ -39,20 +39,9 @@ def build_source(settings: Settings) -> CompletionSource:
         return LocalExportSource(export_dir=str(settings.local_dir))
     if settings.source in ("azure_openai", "openai"):
         api = settings.api
+        # The key stays an EnvVar: Dagster resolves it at run time and never shows it.
         return StoredCompletionsApiSource(
-            kind=settings.source,
-            endpoint=api.endpoint,
-            api_version=api.api_version,
-            base_url=api.base_url,
-            # The key stays an EnvVar: Dagster resolves it at run time and never shows it.
-            api_key=dg.EnvVar(api.api_key_var) if api.api_key_var else None,
-            metadata_filter=api.metadata_filter,
-            model_filter=api.model_filter,
-            page_size=api.page_size,
-            concurrency=api.concurrency,
-            overlap_minutes=api.overlap_minutes,
-            max_retries=api.max_retries,
-            timeout_seconds=api.timeout_seconds,
+            kind=settings.source, api_key=_secret(api.api_key_var), **api.values
         )
     raise ValueError(
         f"CONV_PIPELINE_SOURCE={settings.source!r} is not supported; "
@@ -61,17 +50,13 @@ def build_source(settings: Settings) -> CompletionSource:
 
 
 def build_judge(settings: Settings) -> JudgeResource:
-    j = settings.judge
-    return JudgeResource(
-        model=j.model,
-        kind=j.kind or "openai",
-        endpoint=j.endpoint,
-        base_url=j.base_url,
-        api_version=j.api_version,
-        # The key stays an EnvVar: Dagster resolves it at run time and never shows it.
-        api_key=dg.EnvVar(j.api_key_var) if j.api_key_var and j.enabled else None,
-        insights_model=j.insights_model if j.enabled else "",
-    )
+    judge = settings.judge
+    # The key stays an EnvVar: Dagster resolves it at run time and never shows it.
+    return JudgeResource(api_key=_secret(judge.api_key_var), **judge.values)
+
+
+def _secret(var: str) -> dg.EnvVar | None:
+    return dg.EnvVar(var) if var else None
 
 
 def build_alert_channels(alerts: AlertSettings) -> AlertChannels:

@@ -11,15 +11,17 @@ from __future__ import annotations
 import dagster as dg
 from pydantic import Field
 
-from conv_pipeline.core.judge.runner import JudgeConnection
+from conv_pipeline.core.clients import DEFAULT_API_VERSION
+from conv_pipeline.core.judge.types import JudgeConnection
 
 
 class JudgeResource(dg.ConfigurableResource):
+    # The fields the UI shows; settings.JUDGE_ENV maps the environment onto them.
     model: str = Field(default="", description="deployment (Azure) or model name; empty: off")
     kind: str = Field(default="openai", description="azure_openai or openai")
     endpoint: str = ""
     base_url: str = ""
-    api_version: str = "2025-02-01-preview"
+    api_version: str = DEFAULT_API_VERSION
     api_key: str | None = None
     insights_model: str = Field(default="", description="model for insights; empty: none")
 
@@ -32,14 +34,8 @@ class JudgeResource(dg.ConfigurableResource):
         return bool(self.insights_model)
 
     def connection(self, model: str | None = None) -> JudgeConnection:
-        return JudgeConnection(
-            kind=self.kind,
-            model=model or self.model,
-            endpoint=self.endpoint,
-            base_url=self.base_url,
-            api_version=self.api_version,
-            api_key=self.api_key or None,
-        )
+        """The core's connection: the fields of the same name (``model`` to use another one)."""
+        return JudgeConnection.of(self, model=model or self.model)
 
     def describe(self) -> str:
         if not self.enabled:

@@ -85,19 +85,21 @@ class StoredCompletionsApiSource(CompletionSource):
     (``DefaultAzureCredential``) is used.
     """
 
+    # The fields the UI shows; settings.API_ENV maps the environment onto them, and the defaults
+    # are the core's (ApiConfig).
     kind: str = Field(description="azure_openai or openai")
     endpoint: str = ""
-    api_version: str = "2025-02-01-preview"
+    api_version: str = ApiConfig.api_version
     base_url: str = ""
     api_key: str | None = None
     metadata_filter: str = Field(default="", description="k1=v1,k2=v2 or a JSON object")
     model_filter: str = ""
-    page_size: int = 100
-    concurrency: int = 16
-    overlap_minutes: int = 60
-    max_retries: int = 6
-    timeout_seconds: float = 60.0
-    chunk_records: int = 5000
+    page_size: int = ApiConfig.page_size
+    concurrency: int = ApiConfig.concurrency
+    overlap_minutes: int = ApiConfig.overlap_seconds // 60
+    max_retries: int = ApiConfig.max_retries
+    timeout_seconds: float = ApiConfig.timeout_seconds
+    chunk_records: int = ApiConfig.chunk_records
     parse_workers: int = 2
 
     @property
@@ -105,20 +107,12 @@ class StoredCompletionsApiSource(CompletionSource):
         return self.kind
 
     def api_config(self) -> ApiConfig:
-        return ApiConfig(
-            kind=self.kind,
-            endpoint=self.endpoint,
-            api_version=self.api_version,
-            base_url=self.base_url,
-            api_key=self.api_key or None,
+        """The core's config: the fields of the same name, and the three people write otherwise."""
+        return ApiConfig.of(
+            self,
             metadata=parse_metadata_filter(self.metadata_filter),
             model=self.model_filter,
-            page_size=self.page_size,
-            concurrency=self.concurrency,
             overlap_seconds=self.overlap_minutes * 60,
-            max_retries=self.max_retries,
-            timeout_seconds=self.timeout_seconds,
-            chunk_records=self.chunk_records,
         )
 
     def describe(self) -> str:

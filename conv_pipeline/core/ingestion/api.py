@@ -36,14 +36,15 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+import openai
 import polars as pl
 
+from conv_pipeline.core.clients import ClientRules, Service, build_client
 from conv_pipeline.core.files import atomic_write_bytes, atomic_write_parquet, file_lock
 
 STATE_VERSION = 1
 STATE_DIR = ".conv_pipeline"
 MIN_API_VERSION = "2025-02-01-preview"
-COGNITIVE_SCOPE = "https://cognitiveservices.azure.com/.default"
 # List pages whose messages may be in flight at once (memory stays bounded by this).
 PAGES_AHEAD = 4
 FUTURE_SLACK_SECONDS = 300
@@ -53,13 +54,25 @@ class ApiSourceError(RuntimeError):
     """A failure a person can act on: the message says what happened and what to do."""
 
 
+# What the source requires of its service (core/clients.py builds the client).
+API_RULES = ClientRules(
+    what="API",
+    missing_endpoint="CONV_PIPELINE_SOURCE=azure_openai needs AZURE_OPENAI_ENDPOINT "
+    "(https://<resource>.openai.azure.com)",
+    missing_key=None,  # no key: Entra ID, for Azure's /openai/v1/ too
+    min_api_version=MIN_API_VERSION,
+    old_api_version="OPENAI_API_VERSION={version} is too old for stored completions; "
+    "use {minimum} or later",
+    error=ApiSourceError,
+)
+
+
 @dataclass(frozen=True)
-class ApiConfig:
-    kind: str  # "azure_openai" | "openai"
-    endpoint: str = ""  # Azure resource endpoint (AzureOpenAI client)
-    api_version: str = MIN_API_VERSION
-    base_url: str = ""  # OpenAI or any compatible service, Azure's /openai/v1/ included
-    api_key: str | None = None  # never logged; None: Entra ID (DefaultAzureCredential)
+class ApiConfig(Service):
+    """The service (``Service``: kind, endpoint, base_url, api_version, api_key; no key means
+    Entra ID) and what a sync lists, how fast. The defaults here are the resource's too
+    (``resources/source.py``)."""
+
     metadata: dict[str, str] = field(default_factory=dict)
     model: str = ""
     page_size: int = 100
@@ -119,67 +132,16 @@ def parse_metadata_filter(text: str) -> dict[str, str]:
     return out
 
 
-def _version_ok(version: str) -> bool:
-    # "2025-02-01-preview", "2025-04-01-preview", "2025-06-01", "v1", "latest", "preview" …
-    head = version[:10]
-    if len(head) == 10 and head[4] == "-" and head[7] == "-":
-        return head >= MIN_API_VERSION[:10]
-    return True
-
-
 def make_client(config: ApiConfig, *, asynchronous: bool = True) -> Any:
-    """The official SDK's client for ``config`` (async for reading, sync for the capture helpers).
-
-    Retries and backoff are the SDK's: 429 with ``retry-after-ms`` / ``retry-after``, 408/409,
-    5xx, timeouts and dropped connections, up to ``max_retries`` times.
-    """
-    import openai
-
-    common: dict[str, Any] = {
-        "max_retries": config.max_retries,
-        "timeout": config.timeout_seconds,
-    }
-    if config.kind == "azure_openai":
-        if not config.endpoint:
-            raise ApiSourceError(
-                "CONV_PIPELINE_SOURCE=azure_openai needs AZURE_OPENAI_ENDPOINT "
-                "(https://<resource>.openai.azure.com)"
-            )
-        if not _version_ok(config.api_version):
-            raise ApiSourceError(
-                f"OPENAI_API_VERSION={config.api_version} is too old for stored completions; "
-                f"use {MIN_API_VERSION} or later"
-            )
-        cls = openai.AsyncAzureOpenAI if asynchronous else openai.AzureOpenAI
-        # No azure_deployment: it would route the list calls to /deployments/{name}/..., which
-        # the service does not serve.
-        auth: dict[str, Any] = (
-            {"api_key": config.api_key}
-            if config.api_key
-            else {"azure_ad_token_provider": entra_token_provider()}
-        )
-        return cls(azure_endpoint=config.endpoint, api_version=config.api_version, **auth, **common)
-    if config.kind == "openai":
-        api_key: Any = config.api_key
-        if not api_key:
-            # Azure's /openai/v1/ accepts an Entra ID bearer token in place of a key.
-            provider = entra_token_provider()
-            if asynchronous:
-
-                async def api_key() -> str:
-                    return await asyncio.to_thread(provider)
-
-            else:
-                api_key = provider
-        cls = openai.AsyncOpenAI if asynchronous else openai.OpenAI
-        return cls(base_url=config.base_url or None, api_key=api_key, **common)
-    raise ApiSourceError(f"unknown API kind {config.kind!r}; use azure_openai or openai")
-
-
-def entra_token_provider() -> Callable[[], str]:
-    from azure.identity import DefaultAzureCredential, get_bearer_token_provider
-
-    return get_bearer_token_provider(DefaultAzureCredential(), COGNITIVE_SCOPE)
+    """The official SDK's client for ``config`` (async for reading, sync for the capture helpers'
+    ``generate`` command), with the SDK's retries and backoff up to ``max_retries`` times."""
+    return build_client(
+        config,
+        API_RULES,
+        asynchronous=asynchronous,
+        max_retries=config.max_retries,
+        timeout=config.timeout_seconds,
+    )
 
 
 @dataclass
@@ -521,8 +483,6 @@ class ApiExporter:
                 return out
 
     def _explain(self, exc: Exception, doing: str) -> ApiSourceError:
-        import openai
-
         where = self.config.where()
         retries = self.config.max_retries
         status = _status(exc)

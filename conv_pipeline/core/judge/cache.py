@@ -17,6 +17,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from conv_pipeline.core.judge.types import Outcome
+
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS judgments (
     completion_id TEXT NOT NULL,
@@ -55,6 +57,32 @@ class CachedJudgment:
     completion_tokens: int
     finish_reason: str | None
     response_model: str | None
+
+    @classmethod
+    def of(cls, outcome: Outcome) -> CachedJudgment:
+        return cls(
+            outcome.status,
+            outcome.score,
+            outcome.reason,
+            outcome.raw_output,
+            outcome.prompt_tokens,
+            outcome.completion_tokens,
+            outcome.finish_reason,
+            outcome.response_model,
+        )
+
+    def outcome(self) -> Outcome:
+        return Outcome(
+            status=self.status,
+            score=self.score,
+            reason=self.reason,
+            raw_output=self.raw_output,
+            prompt_tokens=self.prompt_tokens,
+            completion_tokens=self.completion_tokens,
+            finish_reason=self.finish_reason,
+            response_model=self.response_model,
+            cached=True,
+        )
 
 
 class JudgmentCache:

@@ -17,41 +17,32 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import polars as pl
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from scipy.stats import spearmanr
+from sklearn.metrics import cohen_kappa_score
 
-from conv_pipeline.core.judge.runner import Outcome
+from conv_pipeline.core.config import JudgeSettings
+from conv_pipeline.core.judge.cache import JudgmentCache
+from conv_pipeline.core.judge.evaluators import Evaluator
+from conv_pipeline.core.judge.pipeline import judge_items
+from conv_pipeline.core.judge.types import (
+    CALIBRATION_SCHEMA,
+    JudgeConnection,
+    Outcome,
+    empty_calibration,
+)
+from conv_pipeline.core.schema import REJECTED_RECORDS, conform
 
 DEFAULT_GOLDEN_SET = (
     Path(__file__).resolve().parent.parent.parent / "judge_golden" / "golden_set.jsonl"
 )
 LABELS = [1, 2, 3, 4, 5]
-
-CALIBRATION_SCHEMA: dict[str, pl.DataType] = {
-    "evaluator": pl.String(),
-    "items": pl.Int64(),
-    "scored": pl.Int64(),
-    "kappa_quadratic": pl.Float64(),
-    "spearman": pl.Float64(),
-    "exact_agreement": pl.Float64(),
-    "within_one": pl.Float64(),
-    "mean_human": pl.Float64(),
-    "mean_judge": pl.Float64(),
-    "min_kappa": pl.Float64(),
-    "passed": pl.Boolean(),
-    "judge_model": pl.String(),
-    "prompt_version": pl.String(),
-    "golden_set": pl.String(),
-    "golden_set_sha256": pl.String(),
-}
-
-
-def empty_calibration() -> pl.DataFrame:
-    return pl.DataFrame(schema=CALIBRATION_SCHEMA)
 
 
 class GoldenItem(BaseModel):
@@ -119,9 +110,6 @@ def _none_if_nan(x: float | None) -> float | None:
 
 def agreement(human: list[int], judge: list[int]) -> dict[str, float | None]:
     """Quadratic-weighted Cohen's kappa, Spearman, exact and within-one agreement."""
-    from scipy.stats import spearmanr
-    from sklearn.metrics import cohen_kappa_score
-
     if not human:
         return {
             "kappa_quadratic": None,
@@ -132,8 +120,6 @@ def agreement(human: list[int], judge: list[int]) -> dict[str, float | None]:
     if len(set(human)) == 1 and human == judge:
         kappa = 1.0  # perfect agreement on one label: scikit-learn's 0/0
     else:
-        import warnings
-
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             kappa = cohen_kappa_score(human, judge, labels=LABELS, weights="quadratic")
@@ -225,8 +211,6 @@ def _row(name, items, human, judge, min_kappa, min_items, model, version, golden
 
 def rejected_frame(golden: GoldenSet) -> pl.DataFrame:
     """The golden set's rejected lines as ``rejected_records`` rows (source ``judge_golden_set``)."""
-    from conv_pipeline.core.schema import REJECTED_RECORDS, conform
-
     rows = [
         {
             "source": "judge_golden_set",
@@ -247,12 +231,16 @@ def rejected_frame(golden: GoldenSet) -> pl.DataFrame:
     return conform(pl.DataFrame(rows, schema=schema), REJECTED_RECORDS)
 
 
-def judge_golden_set(golden: GoldenSet, evaluators, settings, connection, cache) -> dict:
+def judge_golden_set(
+    golden: GoldenSet,
+    evaluators: list[Evaluator],
+    settings: JudgeSettings,
+    connection: JudgeConnection,
+    cache: JudgmentCache,
+) -> dict[tuple[str, str], Outcome]:
     """Each pair judged by its evaluator, through the cache (ids ``golden:<id>``): outcome by
     ``(golden:<id>, evaluator)``."""
-    from conv_pipeline.core.judge.pipeline import judge_items
-
-    outcomes: dict = {}
+    outcomes: dict[tuple[str, str], Outcome] = {}
     for ev in evaluators:
         items = [
             {

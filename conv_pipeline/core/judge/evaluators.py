@@ -19,9 +19,10 @@ from pathlib import Path
 from typing import Any
 
 from conv_pipeline.core.config import JudgeSettings
+from conv_pipeline.core.schema import BUNDLED_EVALUATORS
 
 PROMPTS_DIR = Path(__file__).resolve().parent.parent.parent / "judge_prompts"
-BUILTIN = ("coherence", "fluency", "relevance", "groundedness")
+BUILTIN = BUNDLED_EVALUATORS  # a prompt file each in PROMPTS_DIR
 BUILTIN_ISSUES = {
     "coherence": "incoherent",
     "fluency": "disfluent",

@@ -18,10 +18,11 @@ import json
 import re
 from typing import Any
 
+import openai
 from pydantic import BaseModel, Field, ValidationError
 
 from conv_pipeline.core.judge.cache import JudgmentCache
-from conv_pipeline.core.judge.runner import JudgeConnection
+from conv_pipeline.core.judge.types import JudgeConnection
 
 SYSTEM = (
     "You are an LLMOps analyst. You write the insight section of a monitoring report about a "
@@ -122,8 +123,6 @@ def generate_insights(
     max_retries: int = 6,
     timeout: float = 120.0,
 ) -> dict[str, Any]:
-    import openai
-
     facts = report_facts(report, examples)
     user = f"ALLOWED ACTIONS: {', '.join(allowed_actions)}\n\nREPORT DATA (JSON):\n" + json.dumps(
         facts, ensure_ascii=False, default=str, sort_keys=True

@@ -32,66 +32,25 @@ import polars as pl
 from conv_pipeline.core.config import JudgeSettings
 from conv_pipeline.core.judge.cache import CachedJudgment, JudgmentCache
 from conv_pipeline.core.judge.evaluators import Evaluator, conversation_inputs
-from conv_pipeline.core.judge.runner import (
+from conv_pipeline.core.judge.runner import estimate_tokens, run_tasks
+from conv_pipeline.core.judge.types import (
+    CACHED_STATUSES,
     JudgeConnection,
     JudgeTask,
     Outcome,
     RunLimits,
-    estimate_tokens,
-    run_tasks,
+    empty_table,
+    evaluator_names,
+    table_schema,
 )
-from conv_pipeline.core.schema import CONVERSATION_ISSUES, TS
+from conv_pipeline.core.schema import CONVERSATION_ISSUES
 from conv_pipeline.core.scoring.issues import ISSUE_RULES, issue_flags
 
-TABLE = "judge_evaluations"
-STATUSES = ("ok", "unparseable", "failed", "skipped_budget", "nothing_to_ground")
-CACHED_STATUSES = ("ok", "unparseable")
 REASONS = ("low_quality", "flagged", "sampled")
-BASE_COLUMNS: dict[str, pl.DataType] = {
-    "completion_id": pl.String(),
-    "partition_key": pl.String(),
-    "created_at": TS,
-    "judge_model": pl.String(),
-    "judge_sample_reason": pl.String(),
-    "judge_score": pl.Float64(),
-    "judge_result": pl.String(),
-    "judge_evaluations_scored": pl.Int32(),
-    "judge_prompt_tokens": pl.Int64(),
-    "judge_completion_tokens": pl.Int64(),
-    "judge_total_tokens": pl.Int64(),
-}
 NOTHING_TO_GROUND = (
     "nothing to ground: the conversation carried no system message, tool result or retrieved "
     "passage"
 )
-
-
-def evaluator_columns(name: str) -> dict[str, pl.DataType]:
-    return {
-        name: pl.Int64(),
-        f"{name}_result": pl.String(),
-        f"{name}_reason": pl.String(),
-        f"{name}_threshold": pl.Int64(),
-        f"{name}_status": pl.String(),
-        f"{name}_prompt_tokens": pl.Int64(),
-        f"{name}_completion_tokens": pl.Int64(),
-        f"{name}_total_tokens": pl.Int64(),
-        f"{name}_finish_reason": pl.String(),
-        f"{name}_model": pl.String(),
-        f"{name}_prompt_version": pl.String(),
-        f"{name}_cached": pl.Boolean(),
-    }
-
-
-def table_schema(names: list[str]) -> dict[str, pl.DataType]:
-    schema = dict(BASE_COLUMNS)
-    for name in names:
-        schema.update(evaluator_columns(name))
-    return schema
-
-
-def empty_table(names: list[str]) -> pl.DataFrame:
-    return pl.DataFrame(schema=table_schema(names))
 
 
 # ---- sampling ------------------------------------------------------------------------------------
@@ -228,10 +187,45 @@ def judge_items(
     started = time.perf_counter()
     stats = JudgeRunStats(sampled=len(items))
     model = connection.model
+    outcomes, tasks = _plan(items, evaluators, settings, model, cache, stats)
+    _estimate(tasks, settings, stats)
+    versions = {ev.name: ev.prompt_version for ev in evaluators}
+    if on_plan is not None:
+        on_plan(stats)
+
+    def store(task: JudgeTask, outcome: Outcome) -> None:
+        if outcome.status in CACHED_STATUSES:
+            version = versions[task.evaluator]
+            judgment = CachedJudgment.of(outcome)
+            cache.put(task.completion_id, task.evaluator, version, model, judgment)
+
+    results, budget = run_tasks(tasks, connection, limits_of(settings), store, client=client)
+    for task, outcome in zip(tasks, results, strict=True):
+        outcomes[(task.completion_id, task.evaluator)] = outcome
+        if outcome.status != "skipped_budget":
+            stats.prompt_tokens += outcome.prompt_tokens
+            stats.completion_tokens += outcome.completion_tokens
+    stats.calls = budget.calls
+    stats.skipped_budget = budget.skipped
+    stats.actual_cost_usd = _cost(settings, stats.prompt_tokens, stats.completion_tokens)
+    _tally(stats, outcomes, evaluators)
+    stats.seconds = time.perf_counter() - started
+    return outcomes, stats
+
+
+def _plan(
+    items: list[dict[str, str]],
+    evaluators: list[Evaluator],
+    settings: JudgeSettings,
+    model: str,
+    cache: JudgmentCache,
+    stats: JudgeRunStats,
+) -> tuple[dict[tuple[str, str], Outcome], list[JudgeTask]]:
+    """The outcomes known without a call (cached, nothing to ground) and the calls to make, in
+    priority order: the conversation's rank first, so a budget cut drops whole low-priority rows."""
     outcomes: dict[tuple[str, str], Outcome] = {}
     tasks: list[JudgeTask] = []
     ids = [it["id"] for it in items]
-    # priority: the conversation's rank first, so a budget cut drops whole low-priority rows
     rank = {cid: i for i, cid in enumerate(ids)}
     for ev in evaluators:
         hits = cache.lookup(ids, ev.name, ev.prompt_version, model)
@@ -244,17 +238,7 @@ def judge_items(
             hit = hits.get(it["id"])
             if hit is not None:
                 stats.cache_hits += 1
-                outcomes[key] = Outcome(
-                    status=hit.status,
-                    score=hit.score,
-                    reason=hit.reason,
-                    raw_output=hit.raw_output,
-                    prompt_tokens=hit.prompt_tokens,
-                    completion_tokens=hit.completion_tokens,
-                    finish_reason=hit.finish_reason,
-                    response_model=hit.response_model,
-                    cached=True,
-                )
+                outcomes[key] = hit.outcome()
                 continue
             messages = ev.render(it["query"], it["response"], it["context"])
             tasks.append(
@@ -267,9 +251,14 @@ def judge_items(
             )
     tasks.sort(key=lambda t: rank[t.completion_id])
     stats.planned_calls = len(tasks)
+    return outcomes, tasks
+
+
+def _estimate(tasks: list[JudgeTask], settings: JudgeSettings, stats: JudgeRunStats) -> None:
+    """What the run's budget will let through, at the estimate: its tokens and cost."""
     est = [t.estimated_tokens for t in tasks[: settings.max_judgments_per_run]]
     running, kept = 0, 0
-    for e in est:  # what the budget will let through, at the estimate
+    for e in est:
         if running + e > settings.max_tokens_per_run:
             break
         running += e
@@ -277,38 +266,14 @@ def judge_items(
     stats.estimated_tokens = running
     prompt_est = sum(max(e - settings.max_output_tokens, 0) for e in est[:kept])
     stats.estimated_cost_usd = _cost(settings, prompt_est, kept * settings.max_output_tokens)
-    versions = {ev.name: ev.prompt_version for ev in evaluators}
-    if on_plan is not None:
-        on_plan(stats)
 
-    def store(task: JudgeTask, outcome: Outcome) -> None:
-        if outcome.status in CACHED_STATUSES:
-            cache.put(
-                task.completion_id,
-                task.evaluator,
-                versions[task.evaluator],
-                model,
-                CachedJudgment(
-                    outcome.status,
-                    outcome.score,
-                    outcome.reason,
-                    outcome.raw_output,
-                    outcome.prompt_tokens,
-                    outcome.completion_tokens,
-                    outcome.finish_reason,
-                    outcome.response_model,
-                ),
-            )
 
-    results, budget = run_tasks(tasks, connection, limits_of(settings), store, client=client)
-    for task, outcome in zip(tasks, results, strict=True):
-        outcomes[(task.completion_id, task.evaluator)] = outcome
-        if outcome.status != "skipped_budget":
-            stats.prompt_tokens += outcome.prompt_tokens
-            stats.completion_tokens += outcome.completion_tokens
-    stats.calls = budget.calls
-    stats.skipped_budget = budget.skipped
-    stats.actual_cost_usd = _cost(settings, stats.prompt_tokens, stats.completion_tokens)
+def _tally(
+    stats: JudgeRunStats,
+    outcomes: dict[tuple[str, str], Outcome],
+    evaluators: list[Evaluator],
+) -> None:
+    """The run's statuses, and per evaluator its scores' average and pass rate."""
     for o in outcomes.values():
         stats.statuses[o.status] = stats.statuses.get(o.status, 0) + 1
     for ev in evaluators:
@@ -323,8 +288,6 @@ def judge_items(
             "not_scored": len(mine) - len(scores),
             "prompt_version": ev.prompt_version,
         }
-    stats.seconds = time.perf_counter() - started
-    return outcomes, stats
 
 
 def judge_partitions(
@@ -425,11 +388,6 @@ def wide_table(
 
 
 # ---- downstream ----------------------------------------------------------------------------------
-
-
-def evaluator_names(judged: pl.DataFrame) -> list[str]:
-    """The evaluators present in a ``judge_evaluations`` frame (from its ``_status`` columns)."""
-    return [c[: -len("_status")] for c in judged.columns if c.endswith("_status")]
 
 
 def join_judgments(scored: pl.DataFrame, judged: pl.DataFrame) -> pl.DataFrame:

@@ -18,10 +18,14 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
+import openai
+from aiolimiter import AsyncLimiter
+
 from conv_pipeline.core.judge.parse import parse_judgment
+from conv_pipeline.core.judge.types import JudgeConnection, JudgeTask, Outcome, RunLimits
 
 CHARS_PER_TOKEN = 4  # the estimate before a call; actual counts come from the answer's usage
 
@@ -29,76 +33,6 @@ CHARS_PER_TOKEN = 4  # the estimate before a call; actual counts come from the a
 def estimate_tokens(messages: list[dict[str, str]], max_output_tokens: int) -> int:
     chars = sum(len(m["content"]) for m in messages)
     return chars // CHARS_PER_TOKEN + 4 * len(messages) + 3 + max_output_tokens
-
-
-@dataclass(frozen=True)
-class JudgeConnection:
-    """Where the judge is. ``api_key`` is the resolved secret (never printed: ``repr=False``);
-    ``None`` means Entra ID (``DefaultAzureCredential``) for Azure."""
-
-    kind: str  # azure_openai | openai
-    model: str  # the deployment (Azure) or model name
-    endpoint: str = ""
-    base_url: str = ""
-    api_version: str = "2025-02-01-preview"
-    api_key: str | None = field(default=None, repr=False)
-
-    def where(self) -> str:
-        place = (
-            self.endpoint if self.kind == "azure_openai" else (self.base_url or "api.openai.com")
-        )
-        return f"{self.kind} {place} model {self.model}"
-
-    def client(self, *, asynchronous: bool, max_retries: int, timeout: float) -> Any:
-        import openai
-
-        from conv_pipeline.core.ingestion.api import entra_token_provider
-
-        common: dict[str, Any] = {"max_retries": max_retries, "timeout": timeout}
-        if self.kind == "azure_openai":
-            if not self.endpoint:
-                raise ValueError(
-                    "the judge on Azure OpenAI needs CONV_PIPELINE_JUDGE_ENDPOINT or "
-                    "AZURE_OPENAI_ENDPOINT"
-                )
-            cls = openai.AsyncAzureOpenAI if asynchronous else openai.AzureOpenAI
-            auth: dict[str, Any] = (
-                {"api_key": self.api_key}
-                if self.api_key
-                else {"azure_ad_token_provider": entra_token_provider()}
-            )
-            return cls(azure_endpoint=self.endpoint, api_version=self.api_version, **auth, **common)
-        if self.kind == "openai":
-            if not self.api_key:
-                raise ValueError(
-                    "the judge on an OpenAI-compatible service needs CONV_PIPELINE_JUDGE_API_KEY "
-                    "or OPENAI_API_KEY"
-                )
-            cls = openai.AsyncOpenAI if asynchronous else openai.OpenAI
-            return cls(base_url=self.base_url or None, api_key=self.api_key, **common)
-        raise ValueError(f"unknown judge kind {self.kind!r}; use azure_openai or openai")
-
-
-@dataclass
-class JudgeTask:
-    completion_id: str
-    evaluator: str
-    messages: list[dict[str, str]]
-    estimated_tokens: int
-
-
-@dataclass
-class Outcome:
-    status: str  # ok | unparseable | failed | skipped_budget | nothing_to_ground
-    score: int | None = None
-    reason: str | None = None
-    raw_output: str | None = None
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    finish_reason: str | None = None
-    response_model: str | None = None
-    cached: bool = False
-    seconds: float = 0.0
 
 
 @dataclass
@@ -123,20 +57,6 @@ class Budget:
         self.tokens += actual
 
 
-@dataclass
-class RunLimits:
-    concurrency: int = 16
-    requests_per_minute: int = 600
-    tokens_per_minute: int = 600_000
-    max_retries: int = 6
-    timeout_seconds: float = 60.0
-    max_output_tokens: int = 400
-    temperature: float | None = 0.0
-    max_calls: int = 5_000
-    max_tokens: int = 5_000_000
-    rate_period_seconds: float = 60.0  # the "minute" of the rate budgets (shorter in tests)
-
-
 def _error_text(exc: BaseException) -> str:
     status = getattr(exc, "status_code", None)
     text = f"{type(exc).__name__}" + (f" {status}" if status else "") + f": {exc}"
@@ -150,9 +70,6 @@ async def _run(
     limits: RunLimits,
     on_result: Callable[[JudgeTask, Outcome], None] | None,
 ) -> tuple[list[Outcome], Budget]:
-    import openai
-    from aiolimiter import AsyncLimiter
-
     sem = asyncio.Semaphore(limits.concurrency)
     rpm = AsyncLimiter(limits.requests_per_minute, limits.rate_period_seconds)
     tpm = AsyncLimiter(limits.tokens_per_minute, limits.rate_period_seconds)

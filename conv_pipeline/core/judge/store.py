@@ -5,25 +5,31 @@ atomically and replaced on re-run (its columns depend on the configured evaluato
 ``judge/cache.sqlite``: the judgment cache. ``tables/judge_calibration/``: the golden-set
 agreement. In ``warehouse.duckdb`` the ``judge_evaluations`` view reads the table, and the
 ``scored_conversations`` view is the scored table LEFT JOINed with it on ``completion_id``: the
-judge columns are null for conversations the judge did not sample (or when it is off).
+judge columns are null for conversations the judge did not sample (or when it is off). Those
+views are declared with the other warehouse tables (``core/schema.py``: ``OPEN_TABLES``,
+``JOINED_VIEWS``) and created by ``DataStore.refresh_warehouse``, which imports no judge code.
 """
 
 from __future__ import annotations
 
+import sqlite3
+from datetime import datetime
 from pathlib import Path
 
 import polars as pl
 
 from conv_pipeline.core.files import atomic_write_parquet
-from conv_pipeline.core.judge.evaluators import BUILTIN
-from conv_pipeline.core.judge.pipeline import TABLE, empty_table, evaluator_names
+from conv_pipeline.core.judge.types import CALIBRATION_TABLE, TABLE, empty_table, evaluator_names
+from conv_pipeline.core.schema import HOUR_KEY_FORMAT
 from conv_pipeline.core.storage import DataStore
-
-CALIBRATION_TABLE = "judge_calibration"
 
 
 def cache_path(store: DataStore) -> Path:
     return store.root / "judge" / "cache.sqlite"
+
+
+def calibration_path(store: DataStore) -> Path:
+    return store.tables_dir / CALIBRATION_TABLE / "calibration.parquet"
 
 
 def write_hour(store: DataStore, key: str, frame: pl.DataFrame) -> Path:
@@ -41,48 +47,11 @@ def read_hours(store: DataStore, keys: list[str]) -> pl.DataFrame:
     return pl.concat(frames, how="diagonal_relaxed") if len(frames) > 1 else frames[0]
 
 
-def _sql_str(value: str) -> str:
-    return value.replace("'", "''")
-
-
-def warehouse_statements(store: DataStore) -> list[str]:
-    """The judge views; ``scored_conversations`` is re-created as the join."""
-    folder = store.tables_dir / TABLE
-    marker = folder / "_schema.parquet"
-    if not marker.exists():
-        atomic_write_parquet(marker, empty_table(list(BUILTIN)))
-    cal = store.tables_dir / CALIBRATION_TABLE
-    cal_marker = cal / "_schema.parquet"
-    if not cal_marker.exists():
-        from conv_pipeline.core.judge.calibration import empty_calibration
-
-        atomic_write_parquet(cal_marker, empty_calibration())
-
-    def glob(table: str) -> str:
-        return _sql_str((store.tables_dir / table / "**" / "*.parquet").as_posix())
-
-    opts = "union_by_name = true, hive_partitioning = false"
-    return [
-        f"CREATE OR REPLACE VIEW {TABLE} AS SELECT * FROM read_parquet('{glob(TABLE)}', {opts})",
-        f"CREATE OR REPLACE VIEW {CALIBRATION_TABLE} AS SELECT * FROM "
-        f"read_parquet('{glob(CALIBRATION_TABLE)}', {opts})",
-        "CREATE OR REPLACE VIEW scored_conversations AS SELECT s.*, "
-        "j.* EXCLUDE (completion_id, partition_key, created_at) FROM "
-        f"read_parquet('{glob('scored_conversations')}', {opts}) AS s "
-        f"LEFT JOIN {TABLE} AS j ON s.completion_id = j.completion_id",
-    ]
-
-
 def apply_retention(store: DataStore, cutoff: str) -> int:
     """Retention of the judge's detail (docs/PRIVACY.md, docs/JUDGE.md): for every hour before
     ``cutoff``, the judge's reasons (which may quote the conversation) become null in
     ``judge_evaluations``, and the reasons and raw answers of those conversations in the cache;
     scores, results, statuses and token counts stay. Returns the reasons removed."""
-    import sqlite3
-    from datetime import datetime
-
-    from conv_pipeline.core.schema import HOUR_KEY_FORMAT
-
     removed = 0
     ids: list[str] = []
     for path in sorted((store.tables_dir / TABLE).glob("*/*.parquet")):

@@ -36,6 +36,7 @@ import polars as pl
 
 from conv_pipeline.core.files import atomic_write_bytes, atomic_write_parquet, file_lock
 from conv_pipeline.core.improvement.feedback import render_markdown as render_feedback
+from conv_pipeline.core.judge.store import apply_retention as judge_retention
 from conv_pipeline.core.reporting.report import render_markdown
 from conv_pipeline.core.schema import HOUR_KEY_FORMAT, INSIGHT_REPORTS, parse_hour_key
 from conv_pipeline.core.storage import DataStore
@@ -150,8 +151,6 @@ def apply_retention(
     _reports(store, cutoff, result)
     _datasets(store, cutoff_day, result)
     # the LLM judge's reasons, which may quote the conversation (docs/JUDGE.md)
-    from conv_pipeline.core.judge.store import apply_retention as judge_retention
-
     result.judge_reasons = judge_retention(store, cutoff)
     return result
 

@@ -13,6 +13,7 @@ from typing import Any
 import polars as pl
 
 from conv_pipeline.core.config import MonitoringConfig
+from conv_pipeline.core.judge.report import render_judge_sections
 from conv_pipeline.core.reporting.plots import plots_markdown
 from conv_pipeline.core.scoring.issues import ISSUE_RULES
 from conv_pipeline.core.scoring.metrics import quality_distribution, rounded, totals
@@ -547,8 +548,6 @@ def render_markdown(report: dict) -> str:
     lines += _distribution_and_issues_md(report)
     lines += _segments_md(report)
     if report.get("judge") or report.get("insights"):
-        from conv_pipeline.core.judge.report import render_judge_sections
-
         lines += render_judge_sections(report)
     lines += _worst_md(report)
     return "\n".join(lines) + "\n"
