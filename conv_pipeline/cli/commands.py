@@ -1,53 +1,22 @@
-"""The other ``conv-pipeline`` commands: ``sample``, ``export``, ``generate``, ``standin`` and
-``retention`` (``run`` is in ``run.py``)."""
+"""``conv-pipeline export``, ``generate`` and ``retention`` (``run`` is in ``run.py``; the demo's
+``sample`` and ``standin`` in ``demo.py``)."""
 
 from __future__ import annotations
 
 import argparse
 import sys
-import time
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
 from conv_pipeline.capture import generate_seed_conversations
 from conv_pipeline.cli.run import QUIET, local_instance
-from conv_pipeline.core.config import load_config
 from conv_pipeline.core.ingestion.api import ApiExporter, ApiSourceError, make_client
 from conv_pipeline.core.privacy import retention
 from conv_pipeline.definitions import build_definitions
 from conv_pipeline.keys import RETENTION_JOB
 from conv_pipeline.resources import build_source
 from conv_pipeline.settings import Settings
-from conv_pipeline_demo.sample import write_sample
-from conv_pipeline_demo.sample.feedback import write_sample_feedback
-from conv_pipeline_demo.standin import DEFAULT_API_KEY, StoredCompletionsServer
-
-
-def cmd_sample(args: argparse.Namespace, settings: Settings) -> int:
-
-    out = Path(args.out).resolve() if args.out else settings.local_dir
-    summary = write_sample(out, n=args.n, hours=args.hours)
-    print(
-        f"wrote {summary.records:,} stored completions ({summary.first_created:%Y-%m-%d %H:%M} → "
-        f"{summary.last_created:%Y-%m-%d %H:%M} UTC) in {len(summary.files)} files to {out}"
-    )
-
-    configured = Path(load_config(settings.monitoring_config or None).improvement.feedback.path)
-    fb_out = (
-        Path(args.feedback_out).resolve()
-        if args.feedback_out
-        else (configured if configured.is_absolute() else settings.data_dir / configured)
-    )
-    fb = write_sample_feedback(fb_out, n=args.n, hours=args.hours)
-    print(
-        f"wrote feedback for {fb.rows:,} of them ({fb.thumbs:,} thumbs, {fb.ratings:,} ratings, "
-        f"{fb.bad_rows} bad rows and {fb.duplicates} changed minds on purpose) to {fb_out}"
-    )
-    seg = ", ".join(f"{k}={v}" for k, v in summary.degraded_segment.items())
-    lo, hi = summary.degraded_window
-    print(f"degraded on purpose: {seg} between {lo:%Y-%m-%d %H:%M} and {hi:%Y-%m-%d %H:%M} UTC")
-    return 0
 
 
 def _api_source(settings: Settings, kind: str | None):
@@ -114,38 +83,6 @@ def cmd_generate(args: argparse.Namespace, settings: Settings) -> int:
     for i, completion in enumerate(made, start=1):
         print(f"Generated conversation {i}: {completion.id}")
     print(f"{len(made)} conversations stored with metadata on {source.describe()}")
-    return 0
-
-
-def cmd_standin(args: argparse.Namespace, settings: Settings) -> int:
-    """Serve the Stored Completions stand-in (docs/STANDIN.md) until Ctrl-C."""
-
-    keys = args.api_key or [DEFAULT_API_KEY]
-    server = StoredCompletionsServer(api_keys=keys, latency_ms=args.latency_ms, port=args.port)
-    if args.load:
-        try:
-            loaded = server.load_export(args.load)
-        except FileNotFoundError as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            return 2
-        print(
-            f"loaded {loaded.loaded:,} stored completions from {loaded.files} files"
-            f" ({loaded.duplicates:,} duplicate ids and {len(loaded.skipped):,} unusable lines skipped)"
-        )
-    with server:
-        print(f"stand-in serving on {server.url}  (Ctrl-C stops it)")
-        print(f"  OpenAI(base_url={server.openai_v1_base!r})  or  {server.v1_base!r}")
-        print(
-            f"  AzureOpenAI(azure_endpoint={server.azure_endpoint!r}, api_version='2025-02-01-preview')"
-        )
-        if not args.api_key:
-            print(f"  api key: {DEFAULT_API_KEY}")
-        sys.stdout.flush()
-        try:
-            while True:
-                time.sleep(3600)
-        except KeyboardInterrupt:
-            print("stopped")
     return 0
 
 

@@ -17,9 +17,20 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
 
 from conv_pipeline.settings import Settings
+
+# command -> (module in conv_pipeline/cli/, function)
+COMMANDS = {
+    "sample": ("demo", "cmd_sample"),
+    "standin": ("demo", "cmd_standin"),
+    "run": ("run", "cmd_run"),
+    "export": ("commands", "cmd_export"),
+    "generate": ("commands", "cmd_generate"),
+    "retention": ("commands", "cmd_retention"),
+}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -58,19 +69,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--latency-ms", type=float, default=0, help="added to every request")
     args = parser.parse_args(argv)
     settings = Settings.from_env()
-    # The CLI's one lazy import: `conv-pipeline --help` does not load Dagster's definitions.
-    from conv_pipeline.cli import commands, run
-
-    handlers = {
-        "sample": commands.cmd_sample,
-        "run": run.cmd_run,
-        "export": commands.cmd_export,
-        "generate": commands.cmd_generate,
-        "standin": commands.cmd_standin,
-        "retention": commands.cmd_retention,
-    }
+    module, name = COMMANDS[args.command]
+    # The CLI's one lazy import: a command loads what it needs (`conv-pipeline standin` and
+    # `--help` do not load Dagster's definitions).
+    handler = getattr(importlib.import_module(f"conv_pipeline.cli.{module}"), name)
     try:
-        return handlers[args.command](args, settings)
+        return handler(args, settings)
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
