@@ -32,7 +32,7 @@ from typing import Any
 MAX_KEYS = 16
 MAX_KEY_CHARS = 64
 MAX_VALUE_CHARS = 512
-# The keys the pipeline promotes to columns and segments by (DESIGN.md, raw_completions).
+# The keys the pipeline promotes to columns and segments by (docs/ARCHITECTURE.md, "Warehouse").
 STANDARD_KEYS = ("user_type", "category", "conversation_id", "pipeline_source", "prompt_variant")
 
 

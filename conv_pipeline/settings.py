@@ -1,4 +1,4 @@
-"""The one place that reads the environment (DESIGN.md, "Environment").
+"""The one place that reads the environment (docs/ARCHITECTURE.md, "Environment").
 
 Values are read once, when the Dagster definitions or the CLI load. Non-secret settings are
 resolved to plain values here; secrets are never read here: resources take them as ``dg.EnvVar``

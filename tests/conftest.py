@@ -1,7 +1,7 @@
 """Shared fixtures: a small, deterministic export folder and the real Definitions over tmp folders.
 
 The generator below is deliberately independent of ``conv_pipeline_demo.sample``: it writes the
-export format of DESIGN.md by hand (one stored completion per line, as the Stored Completions API
+export format of docs/ARCHITECTURE.md by hand (one stored completion per line, as the Stored Completions API
 returns it, plus ``messages``) so the tests check the product against the contract, not against
 itself.
 """

@@ -634,7 +634,7 @@ def test_an_hour_without_data_gets_an_empty_report_of_the_same_shape(tmp_path):
 
 
 def test_rerunning_the_range_writes_byte_identical_reports(rerun):
-    """DESIGN.md: re-running a partition gives the same result. The report files and the
+    """docs/ARCHITECTURE.md (rules of the house): re-running a partition gives the same result. The report files and the
     ``report_json`` / ``report_markdown`` columns must not change when the data did not.
 
     Known product bug: ``core/reporting/report.py::segment_table`` builds each segment's ``issues`` dict from

@@ -1,4 +1,4 @@
-"""Column schemas of the warehouse tables (the public contract of DESIGN.md).
+"""Column schemas of the warehouse tables (the public contract: docs/ARCHITECTURE.md, "Warehouse").
 
 Every Parquet file of a table is written with exactly this schema, so DuckDB views over the folder
 and downstream readers see stable types whatever the input looked like.

@@ -43,7 +43,7 @@ class CompletionSource(dg.ConfigurableResource, ABC):
 
 
 class LocalExportSource(CompletionSource):
-    """A folder of ``*.jsonl`` / ``*.jsonl.gz`` files in the export format (DESIGN.md)."""
+    """A folder of ``*.jsonl`` / ``*.jsonl.gz`` files in the export format (docs/ARCHITECTURE.md)."""
 
     export_dir: str
     parse_workers: int = 2

@@ -197,7 +197,7 @@ class StoredCompletionsServer:
         return self.store.add(completion, messages)
 
     def load_export(self, folder: str | Path) -> LoadSummary:
-        """Preload an export folder (``*.jsonl``, ``*.jsonl.gz``; DESIGN.md's format)."""
+        """Preload an export folder (``*.jsonl``, ``*.jsonl.gz``; the export format of docs/ARCHITECTURE.md)."""
         return self.store.load_export(folder)
 
     @property

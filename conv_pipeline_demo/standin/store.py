@@ -2,7 +2,7 @@
 
 Thread-safe (one re-entrant lock). Completions are kept as ``GET /chat/completions/{id}`` returns
 them and their input messages as ``GET /chat/completions/{id}/messages`` returns them, so a record
-of the export format (DESIGN.md) goes in and comes out unchanged.
+of the export format (docs/ARCHITECTURE.md) goes in and comes out unchanged.
 """
 
 from __future__ import annotations

@@ -8,7 +8,7 @@ written (same ``id``) are skipped, so the overlap never duplicates. For every ne
 input messages are read (``GET /chat/completions/{id}/messages``, paginated) concurrently, with a
 bound, while the next list page is already being fetched.
 
-What a pass finds is written as export files (``api-<seq>.jsonl``, the export format of DESIGN.md:
+What a pass finds is written as export files (``api-<seq>.jsonl``, the export format of docs/ARCHITECTURE.md:
 the completion exactly as the service returned it plus ``messages``), a chunk at a time and
 atomically, each with its ids beside it in ``.conv_pipeline/``. The state (watermark, the pass in
 progress and its cursor) is written after the chunk it describes, so:
