@@ -126,10 +126,10 @@ def test_two_writes_are_byte_identical(tmp_path):
 # sha256 over each file's name and (decompressed) content: a change here changes the bundled
 # sample (for a fixed end hour). Decompressed, so the zlib build does not matter.
 PINNED = {
-    "default": "",
-    "small": "",
-    "feedback": "",
-    "bulk": "",
+    "default": "c9c99e679ca79f0ad453e9036515d3ffb11891c6b8027547cb56e4ec7ba140e9",
+    "small": "cbaa183917339970df980dfd0599263b72a09d0c806188ed52aed800e25783fe",
+    "feedback": "8ed513264abb69809c099193d221a83e1fd9b9f28a71d388449d855e48102169",
+    "bulk": "450800c603d88e6a337a3c75e3325a5dd23a23ac3e38bf7564facfa09264016b",
 }
 
 
@@ -596,3 +596,19 @@ def test_no_placeholder_is_left_unfilled(records):
     for rec in records:
         for text in (response(rec), *(m["content"] or "" for m in rec["messages"])):
             assert not pattern.search(text), text[:200]
+
+
+def test_the_sample_feedback_refers_to_the_samples_completions(tmp_path):
+    summary = write_sample(tmp_path / "export", n=3000, hours=48, end=END)
+    fb = write_sample_feedback(tmp_path / "feedback", n=3000, hours=48, end=END)
+    records = {r["id"]: r for f in summary.files for r in map(json.loads, read_lines(f))}
+    rows = [json.loads(x) for x in read_lines(tmp_path / "feedback" / "sample-feedback.jsonl")]
+    rated = [r for r in rows if r.get("completion_id") and r.get("thumbs") in ("up", "down")]
+    assert len(rated) > 0.1 * len(records)
+    assert all(r["completion_id"] in records for r in rated)
+    assert fb.bad_rows == 3 and fb.duplicates == 2
+    # thumbs follow the seed's score: more thumbs down on low-scoring answers
+    low = [r for r in rated if score(records[r["completion_id"]]) < 6]
+    high = [r for r in rated if score(records[r["completion_id"]]) >= 7]
+    down = lambda rows: sum(r["thumbs"] == "down" for r in rows) / len(rows)  # noqa: E731
+    assert down(low) > down(high) + 0.2

@@ -251,6 +251,12 @@ class Composer:
             return _one(rng, self.common["paste_texts"]).format_map(fill)
         if key == "paste_csv":
             return self._csv(rng)
+        if key == "email":  # personal data, as users paste it (the privacy layer redacts it)
+            c = self.common
+            first = (fill["name"] if "name" in fill else _one(rng, self.slots["name"])).lower()
+            return f"{first}.{_one(rng, c['surnames'])}{int(rng.random() * 100)}@{_one(rng, c['mail_domains'])}"
+        if key == "phone":
+            return f"+1 555 01{int(rng.random() * 100):02d} {int(rng.random() * 10000):04d}"
         if key == "ver":
             return f"{1 + int(rng.random() * 4)}.{int(rng.random() * 21)}.{int(rng.random() * 10)}"
         if key == "size":

@@ -246,7 +246,10 @@ def write_bulk(
     ]
     workers = workers or min(2, files, os.cpu_count() or 1)
     if workers > 1:
-        ctx = multiprocessing.get_context("spawn")
+        # fork where there is one: the children only generate and write (no threads, no locks
+        # of the parent's libraries), and a caller's script needs no ``__main__`` guard.
+        methods = multiprocessing.get_all_start_methods()
+        ctx = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
         with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
             return [Path(p) for p in pool.map(_write_part, *zip(*jobs, strict=True))]
     return [Path(_write_part(*job)) for job in jobs]

@@ -21,7 +21,7 @@ from datetime import UTC, datetime, timedelta
 
 from conv_pipeline_demo.sample import profile as P
 from conv_pipeline_demo.sample.compose import Composer, composer, cut
-from conv_pipeline_demo.sample.record import Message, Rec, Tools, meta_parts, tokens
+from conv_pipeline_demo.sample.record import Message, Rec, Tools, js, meta_parts, tokens
 from conv_pipeline_demo.sample.texts import texts, tool_definition
 from conv_pipeline_demo.sample.timeline import (
     DEFAULT_HOURS,
@@ -304,11 +304,14 @@ class _Generator:
         c.prev_prompt_tokens = prompt_tokens
         self._advance(c, t, kind, history, content, tool_calls, finish)
         rid = f"{rng.getrandbits(128):032x}"
+        last = c.history[-1] if c.history else None
+        reuse = last is not None and last.role == "assistant" and last.content is content
         return Rec(
             cid,
             t,
             c.model,
             content,
+            last.value if reuse else js(content),
             refusal,
             tool_calls,
             finish,

@@ -40,14 +40,15 @@ class Message:
     """An input message as ``GET /chat/completions/{id}/messages`` lists it (without its id), with
     its JSON body and its token count."""
 
-    __slots__ = ("role", "content", "extra_key", "extra", "body", "tokens")
+    __slots__ = ("role", "content", "extra_key", "extra", "body", "tokens", "value")
 
     def __init__(self, role: str, content: str | None, extra_key: str = "", extra=None) -> None:
         self.role = role
         self.content = content
         self.extra_key = extra_key
         self.extra = extra
-        body = f'"role": "{role}", "content": {js(content)}, "name": null, "content_parts": null'
+        self.value = js(content)  # the content's JSON
+        body = f'"role": "{role}", "content": {self.value}, "name": null, "content_parts": null'
         n = 4 + tokens(content)
         if extra_key == "tool_calls":
             body += f', "tool_calls": {json.dumps(extra, ensure_ascii=False)}'
@@ -87,20 +88,21 @@ class Rec:
     ``meta_json``) with this turn's ``prompt_variant``, ``timestamp`` and ``turn``."""
 
     __slots__ = (
-        "cid", "created", "model", "content", "refusal", "tool_calls", "finish", "prompt_tokens",
-        "completion_tokens", "cached", "reasoning", "meta", "meta_json", "variant", "iso", "turn",
+        "cid", "created", "model", "content", "content_json", "refusal", "tool_calls", "finish",
+        "prompt_tokens", "completion_tokens", "cached", "reasoning", "meta", "meta_json", "variant", "iso", "turn",
         "fingerprint", "request_id", "tools", "messages",
     )  # fmt: skip
 
     def __init__(
-        self, cid, created, model, content, refusal, tool_calls, finish, prompt_tokens,
-        completion_tokens, cached, reasoning, meta, meta_json, variant, iso, turn, fingerprint,
+        self, cid, created, model, content, content_json, refusal, tool_calls, finish,
+        prompt_tokens, completion_tokens, cached, reasoning, meta, meta_json, variant, iso, turn, fingerprint,
         request_id, tools, messages,
     ) -> None:  # fmt: skip
         self.cid = cid
         self.created = created
         self.model = model
         self.content = content
+        self.content_json = content_json
         self.refusal = refusal
         self.tool_calls = tool_calls
         self.finish = finish
@@ -185,7 +187,7 @@ class Rec:
         return (
             f'{{"id": "{cid}", "object": "chat.completion", "created": {self.created}, '
             f'"model": "{self.model}", "choices": [{{"index": 0, "message": {{"role": '
-            f'"assistant", "content": {js(self.content)}, "refusal": {js(self.refusal)}, '
+            f'"assistant", "content": {self.content_json}, "refusal": {js(self.refusal)}, '
             f'{calls}"annotations": []}}, "finish_reason": "{self.finish}", "logprobs": null}}], '
             f'"usage": {{"prompt_tokens": {self.prompt_tokens}, '
             f'"completion_tokens": {self.completion_tokens}, '
