@@ -174,7 +174,6 @@ class Composer:
         self.phrases_en = tuple(t.i18n["phrases_en"])
         self.snippets = {lang: tuple(s) for lang, s in t.code["snippets"].items()}
         self.code_langs = {k: tuple(v) for k, v in t.code["category_languages"].items()}
-        self.blocks = {cat: _cum(w) for cat, w in _BLOCKS.items()}
         # Answer sentences filled in advance (a few fillings of each template), per category.
         pool_rng = random.Random("sample-sentence-pools")  # a str seed is stable across runs
         self.generic = self._prefill(pool_rng, "knowledge", self.common["generic"])
@@ -254,7 +253,8 @@ class Composer:
         if key == "email":  # personal data, as users paste it (the privacy layer redacts it)
             c = self.common
             first = (fill["name"] if "name" in fill else _one(rng, self.slots["name"])).lower()
-            return f"{first}.{_one(rng, c['surnames'])}{int(rng.random() * 100)}@{_one(rng, c['mail_domains'])}"
+            last = f"{_one(rng, c['surnames'])}{int(rng.random() * 100)}"
+            return f"{first}.{last}@{_one(rng, c['mail_domains'])}"
         if key == "phone":
             return f"+1 555 01{int(rng.random() * 100):02d} {int(rng.random() * 10000):04d}"
         if key == "ver":

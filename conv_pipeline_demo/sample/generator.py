@@ -1,10 +1,10 @@
 """The generator: traffic over the hours, conversations, and one stored completion per slot.
 
 :func:`iter_sample_records` yields export-format dicts; the writers (:mod:`.export`) take the same
-records as JSON lines from :func:`iter_sample_lines`-style streams of :class:`.record.Rec`.
-Everything is drawn from ``random.Random(seed)`` in one fixed order, and every time is counted
-from the sample's end hour, so the same seed, size and span give the same content for any end
-hour — only the dates move.
+records from :func:`iter_recs` as :class:`.record.Rec` and write their JSON lines. The volume of
+each hour is drawn from ``random.Random(seed)``, the content from one random stream per part (see
+:func:`iter_recs`), in one fixed order; every time is counted from the sample's end hour, so the
+same seed, size and span give the same content for any end hour — only the dates move.
 """
 
 from __future__ import annotations
@@ -114,8 +114,8 @@ class _Conv:
     """An open conversation: who, what, and the messages so far (without the system prompt)."""
 
     __slots__ = (
-        "meta", "meta_json", "user_type", "category", "lang", "model", "variant", "v8", "fill", "tools",
-        "max_tokens", "history", "turn", "turns_left", "due", "tool_pending", "last_cut",
+        "meta", "meta_json", "user_type", "category", "lang", "model", "variant", "v8", "fill",
+        "tools", "max_tokens", "history", "turn", "turns_left", "due", "tool_pending", "last_cut",
         "prev_prompt_tokens",
     )  # fmt: skip
 

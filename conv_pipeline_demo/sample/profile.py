@@ -101,7 +101,9 @@ APP_VERSIONS = {
 REGIONS = ("eastus", "eastus", "eastus2", "westeurope", "westeurope", "swedencentral",
            "japaneast", "australiaeast", "centralindia")  # fmt: skip
 #: Odd metadata values a real app stores now and then (key ``note``).
-ODD_NOTES = ("", "null", '{"nested": {"ok": true}}', "ünïcödé ✓ 测试", "  padded  ", "0", "a" * 512)
+ODD_NOTES = (
+    "", "null", '{"nested": {"ok": true}}', "ünïcödé ✓ 测试", "  padded  ", "0", "a" * 512,
+)  # fmt: skip
 
 # Rates of the special shapes in healthy traffic.
 REFUSAL_RATE = 0.006  # first turns asking for something disallowed: message.refusal

@@ -89,14 +89,14 @@ class Rec:
 
     __slots__ = (
         "cid", "created", "model", "content", "content_json", "refusal", "tool_calls", "finish",
-        "prompt_tokens", "completion_tokens", "cached", "reasoning", "meta", "meta_json", "variant", "iso", "turn",
-        "fingerprint", "request_id", "tools", "messages",
+        "prompt_tokens", "completion_tokens", "cached", "reasoning", "meta", "meta_json",
+        "variant", "iso", "turn", "fingerprint", "request_id", "tools", "messages",
     )  # fmt: skip
 
     def __init__(
         self, cid, created, model, content, content_json, refusal, tool_calls, finish,
-        prompt_tokens, completion_tokens, cached, reasoning, meta, meta_json, variant, iso, turn, fingerprint,
-        request_id, tools, messages,
+        prompt_tokens, completion_tokens, cached, reasoning, meta, meta_json, variant, iso, turn,
+        fingerprint, request_id, tools, messages,
     ) -> None:  # fmt: skip
         self.cid = cid
         self.created = created

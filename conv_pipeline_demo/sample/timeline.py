@@ -38,7 +38,8 @@ _INCIDENTS: tuple[tuple[str, dict[str, str], int, int, str], ...] = (
         114,
         120,
         "The file-analysis tool fails: in category data_analysis (an eighth of the traffic) "
-        "most answers turn into curt apologies or refusals; the hour's overall numbers barely move.",
+        "most answers turn into curt apologies or refusals; the hour's overall numbers barely "
+        "move.",
     ),
     (
         "service_outage",
