@@ -16,6 +16,7 @@ passed in, so the same seed gives the same texts.
 from __future__ import annotations
 
 import random
+import string
 from dataclasses import dataclass
 from functools import cache
 
@@ -60,6 +61,13 @@ _LANG_BLOCKS = (
     {"para": 60, "bullets": 22, "heading": 18},
     {"para": 45, "bullets": 15, "heading": 14, "code": 26},
 )
+#: Below this many possible fillings a prompt template gets a context sentence with numbers.
+_RICH = 200
+# About how many values the computed placeholders take.
+_PASTES = {
+    "paste_code": 30, "paste_text": 7, "paste_csv": 1e9, "ver": 840, "size": 79, "email": 1e5,
+    "phone": 1e6, "target_name": 9, "phrase": 8,
+}  # fmt: skip
 _POOL_BLOCKS = 900  # blocks drawn in advance per category (a third of that per language)
 _CSV_HEADERS = (
     ("date", "region", "orders", "revenue"),
@@ -120,6 +128,13 @@ class _Lang:
     followups: tuple[str, ...]
 
 
+_FORMATTER = string.Formatter()
+
+
+def _slots(text: str) -> set[str]:
+    return {name for _, name, _, _ in _FORMATTER.parse(text) if name}
+
+
 def _one(rng: random.Random, seq):
     return seq[int(rng.random() * len(seq))]
 
@@ -172,6 +187,10 @@ class Composer:
             for code, d in t.i18n["languages"].items()
         }
         self.phrases_en = tuple(t.i18n["phrases_en"])
+        self._cardinality: dict[tuple[str, str], float] = {}
+        self.rich_contexts = tuple(
+            x for x in self.common["contexts"] if any(n in _NUMBERS for n in _slots(x))
+        )
         self.snippets = {lang: tuple(s) for lang, s in t.code["snippets"].items()}
         self.code_langs = {k: tuple(v) for k, v in t.code["category_languages"].items()}
         # Answer sentences filled in advance (a few fillings of each template), per category.
@@ -300,26 +319,51 @@ class Composer:
             if fill.category == "coding" and rng.random() < 0.3:
                 body += "\n\n" + self.code_block(rng, "coding")
             return self._wrap_lang(rng, fill, lng, body)
-        body = _one(rng, self.cats[fill.category]["prompts"]).format_map(fill)
-        return self._wrap(rng, fill, body)
+        tpl = _one(rng, self.cats[fill.category]["prompts"])
+        return self._wrap(rng, fill, tpl.format_map(fill), tpl)
 
-    def _wrap(self, rng: random.Random, fill: _Fill, body: str) -> str:
+    def _wrap(self, rng: random.Random, fill: _Fill, body: str, tpl: str) -> str:
+        """Prefix, body, context, suffix. A template with few possible fillings always gets a
+        context sentence with numbers, so prompts stay distinct at bench scale."""
         c = self.common
         prefix = _one(rng, c["prefixes"])
         if prefix.endswith((", ", "so ", "but ", "hey ")) and not body.startswith(("I ", "I'")):
             body = body[:1].lower() + body[1:]
-        context = " " + _one(rng, c["contexts"]).format_map(fill) if rng.random() < 0.22 else ""
-        return f"{prefix}{body}{context}{_one(rng, c['suffixes'])}"
+        context = ""
+        if self.cardinality(tpl, fill.category) < _RICH:
+            context = " " + _one(rng, self.rich_contexts).format_map(fill)
+        elif rng.random() < 0.22:
+            context = " " + _one(rng, c["contexts"]).format_map(fill)
+        return _vary(rng, f"{prefix}{body}{context}{_one(rng, c['suffixes'])}")
 
     def _wrap_lang(self, rng: random.Random, fill: _Fill, lng: _Lang, body: str) -> str:
-        context = ""
-        if rng.random() < 0.5:
-            context = " " + _one(rng, lng.contexts).format_map(fill)
+        # The languages' templates have few fillings: always a context sentence (with numbers).
+        context = " " + _one(rng, lng.contexts).format_map(fill)
         return f"{_one(rng, lng.prefixes)}{body}{context}{_one(rng, lng.suffixes)}"
 
     def special_prompt(self, rng: random.Random, fill: _Fill, kind: str) -> str:
         """A prompt that gets a refusal (``refusal_prompts``) or a content-filter stop."""
-        return self._wrap(rng, fill, _one(rng, self.common[kind]).format_map(fill))
+        tpl = _one(rng, self.common[kind])
+        return self._wrap(rng, fill, tpl.format_map(fill), tpl)
+
+    def cardinality(self, tpl: str, category: str) -> float:
+        """About how many different texts ``tpl`` can become (cached per template)."""
+        key = (tpl, category)
+        out = self._cardinality.get(key)
+        if out is None:
+            out = 1.0
+            for name in _slots(tpl):
+                if name in _NUMBERS:
+                    lo, hi, _ = _NUMBERS[name]
+                    out *= hi - lo + 1
+                elif name in _PASTES:
+                    out *= _PASTES[name]
+                else:  # a list: as many as its values, times the fillings of its poorest one
+                    own = self.cats.get(category, {}).get("slots", {}).get(name)
+                    values = own if own is not None else self.slots.get(name, ("",))
+                    out *= len(values) * min(self.cardinality(v, category) for v in values)
+            self._cardinality[key] = out
+        return out
 
     def followup(self, rng: random.Random, fill: _Fill, lang: str, after_cut: bool) -> str:
         """A later user message: new numbers, the conversation's entities."""
@@ -479,6 +523,21 @@ def cut(text: str, cap: int) -> str:
         while idx > 1 and text[idx - 1] in ends + " ":
             idx -= 1
     return text[:idx]
+
+
+def _vary(rng: random.Random, text: str) -> str:
+    """How people type: now and then a lower-case start, no final punctuation, two letters of a
+    word swapped."""
+    r = rng.random()
+    if r < 0.25:
+        text = text[:1].lower() + text[1:]
+    if rng.random() < 0.2 and text[-1:] in "?.":
+        text = text[:-1]
+    if rng.random() < 0.08:
+        at = int(rng.random() * max(1, len(text) - 3))
+        if text[at : at + 2].isalpha():
+            text = text[:at] + text[at + 1] + text[at] + text[at + 2 :]
+    return text
 
 
 @cache

@@ -45,7 +45,8 @@ def iter_sample_records(
     """Yield ``n`` stored completions (export-format dicts) in ``created`` order, spanning
     ``hours`` hours up to the end of the hour ``end`` (default: the current UTC hour).
 
-    Streaming: memory stays flat whatever ``n`` is (only open conversations are kept).
+    Streaming: memory stays flat whatever ``n`` is (only open conversations are kept). Records
+    may share read-only nested objects (``tools``, ``tool_calls``): copy one before mutating it.
     Deterministic: the same ``n``, ``hours``, ``seed`` (and ``incidents``) give the same records
     for any ``end``, with ``created`` and the ``timestamp`` metadata moved.
     """
@@ -398,10 +399,15 @@ class _Generator:
             text = comp.variant_answer(rng, c.fill, target, cap)
             truncated = target > cap
         else:
+            # The cap is max_tokens * 4 bytes of UTF-8 (the token estimate); a text in a denser
+            # script is built to as many characters and then cut to the byte budget.
             max_tokens = c.max_tokens
-            cap = int(max_tokens * P.CHARS_PER_TOKEN.get(c.lang, 4.0))
-            truncated = target > cap
+            cap = max_tokens * 4
+            truncated = target * P.BYTES_PER_CHAR.get(c.lang, 1.0) > cap
             text = comp.answer(rng, c.fill, c.lang, target, cap if truncated else None)
+            if truncated and not text.isascii():
+                head = text.encode("utf-8")[:cap].decode("utf-8", "ignore")
+                text = cut(head, len(head))
         while tokens(text) > max_tokens:  # the estimate missed: cut (further)
             truncated = True
             cap = int(min(cap, len(text)) * 0.9)

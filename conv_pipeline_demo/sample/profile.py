@@ -63,8 +63,8 @@ LANGUAGES = {
     "hi": 0.007,
 }
 EN_LOCALES = ("en-US", "en-US", "en-US", "en-US", "en-GB", "en-IN", "en-CA", "en-AU")
-#: Characters per token the length target assumes, per language (CJK text is denser).
-CHARS_PER_TOKEN = {"zh": 1.3, "ja": 1.3, "hi": 1.4, "ar": 2.0, "ru": 2.0}
+#: UTF-8 bytes per character of an answer, about, per language (the cap counts bytes / 4).
+BYTES_PER_CHAR = {"zh": 2.6, "ja": 2.6, "hi": 2.6, "ar": 1.8, "ru": 1.8}
 
 #: Median answer length (characters, English) per category; the spread is lognormal.
 MEDIAN_CHARS = {
