@@ -25,7 +25,11 @@ from conv_pipeline.core.scoring.issues import categorize_issues
 from conv_pipeline.core.scoring.rubric import INPUT_COLUMNS, score_conversations
 from conv_pipeline.core.storage import DataStore
 from conv_pipeline.resources import LocalExportSource
-from conv_pipeline_demo.sample import SAMPLE_START, write_sample
+from conv_pipeline_demo.sample import resolve_end, write_sample
+
+# The sample's end hour, pinned so the figures do not depend on the day (only its dates would).
+END = resolve_end("2026-12-02T14")
+START = END - timedelta(hours=71)
 
 
 def main() -> None:
@@ -33,10 +37,10 @@ def main() -> None:
     parser.add_argument("--hours", type=int, default=24)
     args = parser.parse_args()
     config = load_config()
-    keys = [(SAMPLE_START + timedelta(hours=h)).strftime(HOUR_KEY_FORMAT) for h in range(72)]
+    keys = [(START + timedelta(hours=h)).strftime(HOUR_KEY_FORMAT) for h in range(72)]
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "completions"
-        write_sample(out, n=3000, hours=72)
+        write_sample(out, n=3000, hours=72, end=END)
         store = DataStore(Path(tmp) / "data")
         source = LocalExportSource(export_dir=str(out))
         source.sync(store, config.partition_start)
@@ -48,14 +52,14 @@ def main() -> None:
     warmup = time.perf_counter() - t0
     seconds, sizes = [], []
     for h in range(args.hours):
-        key = (SAMPLE_START + timedelta(hours=h)).strftime(HOUR_KEY_FORMAT)
+        key = (START + timedelta(hours=h)).strftime(HOUR_KEY_FORMAT)
         s = scored.filter(pl.col("partition_key") == key)
         i = issues.filter(pl.col("partition_key") == key)
         report = build_report(
             kind="hourly",
             partition_key=key,
-            window_start=SAMPLE_START,
-            window_end=SAMPLE_START,
+            window_start=START,
+            window_end=START,
             raw=raw.filter(pl.col("partition_key") == key),
             scored=s,
             issues=i,

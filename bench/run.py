@@ -128,7 +128,7 @@ def machine() -> dict:
 def build_raw(n: int, *, hours: int) -> pl.DataFrame:
     """``raw_completions``-shaped frame of ``n`` sample records (response = choices[0] content)."""
     ids, created, model, finish, refusal, tools, responses = [], [], [], [], [], [], []
-    for rec in iter_sample_records(n=n, hours=hours, seed=11):
+    for rec in iter_sample_records(n=n, hours=hours, seed=11, incidents=False):
         choices = rec.get("choices") or []
         msg = (choices[0].get("message") or {}) if choices else {}
         ids.append(rec["id"])

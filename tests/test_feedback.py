@@ -280,8 +280,9 @@ def test_judge_scores_are_reported_when_the_column_exists():
 
 
 def test_sample_feedback_is_deterministic_and_separate(tmp_path):
-    a = write_sample_feedback(tmp_path / "a", n=400, hours=12)
-    b = write_sample_feedback(tmp_path / "b", n=400, hours=12)
+    # a pinned end hour: the default (the current hour) could move between the two calls
+    a = write_sample_feedback(tmp_path / "a", n=400, hours=12, end="2026-12-02T14")
+    b = write_sample_feedback(tmp_path / "b", n=400, hours=12, end="2026-12-02T14")
     assert [p.name for p in a.files] == ["sample-feedback.jsonl", "sample-ratings.csv"]
     for pa, pb in zip(a.files, b.files, strict=True):
         assert pa.read_bytes() == pb.read_bytes()

@@ -12,19 +12,26 @@ from pathlib import Path
 
 from conv_pipeline.core.config import load_config
 from conv_pipeline.settings import Settings
-from conv_pipeline_demo.sample import write_sample
+from conv_pipeline_demo.sample import resolve_end, write_sample
 from conv_pipeline_demo.sample.feedback import write_sample_feedback
 from conv_pipeline_demo.standin import DEFAULT_API_KEY, StoredCompletionsServer
 
 
 def cmd_sample(args: argparse.Namespace, settings: Settings) -> int:
 
+    try:
+        end = resolve_end(args.end)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     out = Path(args.out).resolve() if args.out else settings.local_dir
-    summary = write_sample(out, n=args.n, hours=args.hours)
+    summary = write_sample(out, n=args.n, hours=args.hours, end=end)
     print(
         f"wrote {summary.records:,} stored completions ({summary.first_created:%Y-%m-%d %H:%M} → "
         f"{summary.last_created:%Y-%m-%d %H:%M} UTC) in {len(summary.files)} files to {out}"
     )
+    if summary.removed:
+        print(f"removed {len(summary.removed)} export files of an earlier sample")
 
     configured = Path(load_config(settings.monitoring_config or None).improvement.feedback.path)
     fb_out = (
@@ -32,14 +39,19 @@ def cmd_sample(args: argparse.Namespace, settings: Settings) -> int:
         if args.feedback_out
         else (configured if configured.is_absolute() else settings.data_dir / configured)
     )
-    fb = write_sample_feedback(fb_out, n=args.n, hours=args.hours)
+    fb = write_sample_feedback(fb_out, n=args.n, hours=args.hours, end=end)
     print(
         f"wrote feedback for {fb.rows:,} of them ({fb.thumbs:,} thumbs, {fb.ratings:,} ratings, "
         f"{fb.bad_rows} bad rows and {fb.duplicates} changed minds on purpose) to {fb_out}"
     )
-    seg = ", ".join(f"{k}={v}" for k, v in summary.degraded_segment.items())
-    lo, hi = summary.degraded_window
-    print(f"degraded on purpose: {seg} between {lo:%Y-%m-%d %H:%M} and {hi:%Y-%m-%d %H:%M} UTC")
+    print(f"planted incidents (ground truth in {summary.incidents_file}):")
+    for inc in summary.incidents:
+        seg = ", ".join(f"{k}={v}" for k, v in inc.segment.items()) or "all traffic"
+        print(
+            f"  {inc.kind:<26} {seg:<24} {inc.start:%Y-%m-%d %H:%M} → {inc.end:%Y-%m-%d %H:%M} UTC"
+        )
+    if not summary.incidents:
+        print("  none (the span is too short)")
     return 0
 
 

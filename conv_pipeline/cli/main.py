@@ -38,8 +38,9 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("sample", help="write the bundled sample in the export format")
     p.add_argument("--out", help="export folder (default: CONV_PIPELINE_LOCAL_DIR)")
-    p.add_argument("--n", type=int, default=3000, help="number of completions (default 3000)")
-    p.add_argument("--hours", type=int, default=72, help="hours covered (default 72)")
+    p.add_argument("--n", type=int, default=20000, help="number of completions (default 20000)")
+    p.add_argument("--hours", type=int, default=168, help="hours covered (default 168)")
+    p.add_argument("--end", help="last hour, e.g. 2026-12-07T10 (UTC; default: the current hour)")
     p.add_argument(
         "--feedback-out",
         help="feedback folder (default: improvement.feedback.path in the data dir)",

@@ -1,116 +1,58 @@
-"""Writing the sample: one export file per day (:func:`write_sample`) or bulk files for benchmarks
-(:func:`write_bulk`), with a fast serializer that writes exactly what ``json.dumps`` would."""
+"""Writing the sample: one export file per UTC day and the incidents beside them
+(:func:`write_sample`), or bulk files for benchmarks (:func:`write_bulk`)."""
 
 from __future__ import annotations
 
 import gzip
-import itertools
 import json
+import multiprocessing
+import os
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from conv_pipeline_demo.sample.constants import (
+from conv_pipeline_demo.sample.generator import iter_recs
+from conv_pipeline_demo.sample.record import Rec
+from conv_pipeline_demo.sample.timeline import (
     DEFAULT_HOURS,
     DEFAULT_N,
     DEFAULT_SEED,
-    DEGRADED_SEGMENT,
-    SAMPLE_START,
-    _check_args,
-    degraded_window,
+    Incident,
+    check_args,
+    resolve_end,
 )
-from conv_pipeline_demo.sample.generator import iter_sample_records
+from conv_pipeline_demo.sample.timeline import (
+    incidents as planted_incidents,
+)
+
+#: The ground truth written beside the export (not a ``*.jsonl`` file: the sources skip it).
+INCIDENTS_FILE = "incidents.json"
+_CHUNK = 2000  # records joined per write
 
 
 @dataclass(frozen=True)
 class SampleSummary:
     """What :func:`write_sample` wrote.
 
-    ``counts`` tallies the special shapes: ``tool_calls`` (completions that call a tool),
-    ``tool_results`` (completions whose input holds a tool result), ``length``,
-    ``content_filter``, ``refusal``, ``too_short`` (non-empty answers under 50 characters),
-    ``empty_response`` (null or empty content), ``too_long`` (over 1000 characters),
-    ``multi_turn`` (completions whose input holds earlier turns), ``conversations``, ``unicode``
-    (answers with non-ASCII text) and ``degraded`` (segment completions inside the window).
+    ``counts`` tallies the shapes: ``tool_calls`` (completions that call a tool), ``tool_results``
+    (completions whose input holds a tool result), ``length``, ``content_filter``, ``refusal``,
+    ``empty_response`` (null or empty content), ``too_short`` (non-empty answers under 50
+    characters), ``too_long`` (over 1000), ``code`` (answers with a fenced code block),
+    ``non_english`` (conversations in another language), ``multi_turn`` (completions whose input
+    holds earlier turns), ``conversations``, and per incident kind the completions of its segment
+    inside its window (``incident:<kind>``).
     """
 
     files: list[Path]
     records: int
     first_created: datetime
     last_created: datetime
-    degraded_segment: dict[str, str]
-    degraded_window: tuple[datetime, datetime]
+    end: datetime
+    incidents: list[Incident]
+    incidents_file: Path
+    removed: list[Path]
     counts: dict[str, int]
-
-
-def _dumps(record: dict) -> str:
-    """``json.dumps(record, ensure_ascii=False)`` for the generator's records, several times faster.
-
-    Every text comes from a finite pool, so its JSON form is cached; the fixed parts are literal.
-    The tests check that the result is byte-identical to ``json.dumps`` for a whole sample.
-    """
-    choice = record["choices"][0]
-    msg = choice["message"]
-    usage = record["usage"]
-    calls = msg.get("tool_calls")
-    message = (
-        f'{{"role": "assistant", "content": {_js(msg["content"])}, '
-        f'"refusal": {_js(msg["refusal"])}, '
-        + (f'"tool_calls": {json.dumps(calls, ensure_ascii=False)}, ' if calls else "")
-        + '"annotations": []}'
-    )
-    items = []
-    for m in record["messages"]:
-        extra = ""
-        if "tool_calls" in m:
-            extra = f', "tool_calls": {json.dumps(m["tool_calls"], ensure_ascii=False)}'
-        elif "tool_call_id" in m:
-            extra = f', "tool_call_id": "{m["tool_call_id"]}"'
-        items.append(
-            f'{{"id": "{m["id"]}", "role": "{m["role"]}", "content": {_js(m["content"])}, '
-            f'"name": null, "content_parts": null{extra}}}'
-        )
-    tools = record["tools"]
-    return (
-        f'{{"id": "{record["id"]}", "object": "chat.completion", "created": {record["created"]}, '
-        f'"model": "{record["model"]}", "choices": [{{"index": 0, "message": {message}, '
-        f'"finish_reason": "{choice["finish_reason"]}", "logprobs": null}}], '
-        f'"usage": {{"prompt_tokens": {usage["prompt_tokens"]}, '
-        f'"completion_tokens": {usage["completion_tokens"]}, '
-        f'"total_tokens": {usage["total_tokens"]}, "prompt_tokens_details": '
-        f'{{"cached_tokens": {usage["prompt_tokens_details"]["cached_tokens"]}, '
-        f'"audio_tokens": 0}}, "completion_tokens_details": {{"reasoning_tokens": 0, '
-        f'"audio_tokens": 0, "accepted_prediction_tokens": 0, "rejected_prediction_tokens": 0}}}}, '
-        f'"metadata": {json.dumps(record["metadata"], ensure_ascii=False)}, '
-        f'"system_fingerprint": "{record["system_fingerprint"]}", "service_tier": "default", '
-        f'"request_id": "{record["request_id"]}", "seed": null, "temperature": 1.0, '
-        f'"top_p": 1.0, "presence_penalty": 0.0, "frequency_penalty": 0.0, '
-        f'"tool_choice": null, "tools": {_tools_json(tools) if tools else "null"}, '
-        f'"input_user": null, "messages": [{", ".join(items)}]}}'
-    )
-
-
-_JSON_CACHE: dict[str, str] = {}
-_TOOLS_CACHE: dict[int, tuple[list, str]] = {}
-
-
-def _js(text: str | None) -> str:
-    """A JSON string literal (``null`` for None), cached: the texts come from finite pools."""
-    if text is None:
-        return "null"
-    out = _JSON_CACHE.get(text)
-    if out is None:
-        out = json.dumps(text, ensure_ascii=False)
-        if len(_JSON_CACHE) < 100_000:
-            _JSON_CACHE[text] = out
-    return out
-
-
-def _tools_json(tools: list) -> str:
-    hit = _TOOLS_CACHE.get(id(tools))
-    if hit is None or hit[0] is not tools:
-        hit = _TOOLS_CACHE[id(tools)] = (tools, json.dumps(tools, ensure_ascii=False))
-    return hit[1]
 
 
 def _write_atomic(path: Path, data: bytes) -> None:
@@ -133,59 +75,140 @@ def _write_day(out_dir: Path, day: str, lines: list[str], *, gz: bool) -> Path:
     return path
 
 
+def _previous_files(out_dir: Path) -> list[Path]:
+    """The export files an earlier :func:`write_sample` listed in its ``incidents.json``."""
+    path = out_dir / INCIDENTS_FILE
+    try:
+        names = json.loads(path.read_text(encoding="utf-8"))["sample"]["files"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return []
+    return [
+        out_dir / name
+        for name in names
+        if isinstance(name, str) and name.startswith("completions-") and "/" not in name
+    ]
+
+
 def write_sample(
     out_dir: Path,
     *,
     n: int = DEFAULT_N,
-    start: datetime = SAMPLE_START,
     hours: int = DEFAULT_HOURS,
+    end: datetime | str | None = None,
     seed: int = DEFAULT_SEED,
 ) -> SampleSummary:
     """Write the sample export to ``out_dir`` and summarize it.
 
     One file per UTC day, ``completions-YYYY-MM-DD.jsonl``, lines sorted by ``created``; the last
     day is gzipped (``.jsonl.gz``, deterministic bytes) so the compressed path is exercised too.
-    ``out_dir`` is created if needed. Only the sample's own files are (over)written; anything else
-    in the folder is left alone, except that a day's file with the other extension (left by an
-    earlier run over a different span) is replaced so no record appears twice.
+    ``incidents.json`` beside them holds the planted incidents (the ground truth) and what was
+    written. ``out_dir`` is created if needed. Only the sample's own files are (over)written:
+    a day's file with the other extension is replaced, and the export files an earlier sample
+    listed in its ``incidents.json`` that this one does not write again are removed (they would
+    repeat this sample's completion ids at other dates); anything else is left alone.
     """
-    _check_args(n, start, hours)
+    check_args(n, hours)
+    last_hour = resolve_end(end)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    counts = dict.fromkeys(_COUNT_KEYS, 0)
-    conversations: set[str] = set()
-    lo, hi = degraded_window(start, hours)
-    window_s = (int(lo.timestamp()), int(hi.timestamp()))
+    planted = planted_incidents(hours=hours, end=last_hour)
+    tally = _Tally(planted)
     files: list[Path] = []
     day: str | None = None
     lines: list[str] = []
     first = last = None
-    records = 0
-    for rec in iter_sample_records(n=n, start=start, hours=hours, seed=seed):
-        created = rec["created"]
-        rec_day = datetime.fromtimestamp(created, UTC).strftime("%Y-%m-%d")
+    for rec in iter_recs(n=n, hours=hours, end=last_hour, seed=seed):
+        rec_day = rec.iso[:10]
         if rec_day != day:
             if lines:
                 files.append(_write_day(out_dir, day, lines, gz=False))
             day, lines = rec_day, []
-        lines.append(_dumps(rec) + "\n")
-        first = created if first is None else first
-        last = created
-        records += 1
-        conversations.add(rec["metadata"]["conversation_id"])
-        _tally(counts, rec, window_s)
+        lines.append(rec.as_json() + "\n")
+        first = rec.created if first is None else first
+        last = rec.created
+        tally.add(rec)
     if lines:
         files.append(_write_day(out_dir, day, lines, gz=True))
-    counts["conversations"] = len(conversations)
+    written = {p.name for p in files}
+    removed = [p for p in _previous_files(out_dir) if p.name not in written and p.is_file()]
+    for path in removed:
+        path.unlink()
+    start = last_hour - timedelta(hours=hours - 1)
+    truth = {
+        "sample": {
+            "n": n,
+            "hours": hours,
+            "seed": seed,
+            "start": start.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "end": (last_hour + timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "files": sorted(written),
+        },
+        "incidents": [i.as_json() for i in planted],
+    }
+    incidents_file = out_dir / INCIDENTS_FILE
+    _write_atomic(incidents_file, (json.dumps(truth, indent=2) + "\n").encode("utf-8"))
     return SampleSummary(
         files=files,
-        records=records,
+        records=tally.records,
         first_created=datetime.fromtimestamp(first, UTC) if first is not None else start,
         last_created=datetime.fromtimestamp(last, UTC) if last is not None else start,
-        degraded_segment=dict(DEGRADED_SEGMENT),
-        degraded_window=(lo, hi),
-        counts=counts,
+        end=last_hour,
+        incidents=planted,
+        incidents_file=incidents_file,
+        removed=removed,
+        counts=tally.counts(),
     )
+
+
+class _Tally:
+    def __init__(self, planted: list[Incident]) -> None:
+        self.planted = planted
+        self.records = 0
+        self.conversations: set[str] = set()
+        self.c = dict.fromkeys(
+            (
+                "tool_calls", "tool_results", "length", "content_filter", "refusal",
+                "empty_response", "too_short", "too_long", "code", "non_english", "multi_turn",
+            ),
+            0,
+        )  # fmt: skip
+        for inc in planted:
+            self.c[f"incident:{inc.kind}"] = 0
+
+    def add(self, rec: Rec) -> None:
+        c = self.c
+        self.records += 1
+        self.conversations.add(rec.meta["conversation_id"])
+        if rec.finish in ("tool_calls", "length", "content_filter"):
+            c[rec.finish] += 1
+        if rec.refusal:
+            c["refusal"] += 1
+        text = rec.content or ""
+        size = len(text)
+        if size == 0:
+            c["empty_response"] += 1
+        elif size < 50:
+            c["too_short"] += 1
+        elif size > 1000:
+            c["too_long"] += 1
+        if "```" in text:
+            c["code"] += 1
+        if not rec.meta["locale"].startswith("en"):
+            c["non_english"] += 1
+        roles = [m.role for m in rec.messages]
+        if "tool" in roles:
+            c["tool_results"] += 1
+        if "assistant" in roles:
+            c["multi_turn"] += 1
+        for inc in self.planted:
+            if inc.contains(rec.created) and all(
+                (rec.variant if k == "prompt_variant" else rec.meta.get(k)) == v
+                for k, v in inc.segment.items()
+            ):
+                c[f"incident:{inc.kind}"] += 1
+
+    def counts(self) -> dict[str, int]:
+        return {**self.c, "conversations": len(self.conversations)}
 
 
 def write_bulk(
@@ -193,80 +216,70 @@ def write_bulk(
     n: int,
     *,
     files: int = 8,
-    seed: int = 11,
-    start: datetime = SAMPLE_START,
     hours: int = 720,
+    end: datetime | str | None = None,
+    seed: int = 11,
+    compress: bool = False,
+    incidents: bool = False,
+    workers: int | None = None,
 ) -> list[Path]:
-    """Write ``n`` sample records split over ``files`` plain ``bulk-NNNNN.jsonl`` files (benchmarks).
+    """Write ``n`` completions of the sample's traffic over ``hours`` hours (ending with the hour
+    ``end``, default the current one) in ``files`` files ``bulk-NNNNN.jsonl`` (``.jsonl.gz`` with
+    ``compress``), for benchmarks.
 
-    The same generator as the sample (by default 30 days of traffic), streamed: records go to disk
-    in chunks and are never all held in memory. File ``i`` holds the ``i``-th consecutive slice of
-    the time-ordered stream, so each file is sorted by ``created``.
+    File ``i`` holds the ``i``-th of ``files`` consecutive stretches of hours (see
+    :func:`.generator.iter_recs`), sorted by ``created``; the files are written by ``workers``
+    processes at once (default: up to two, one per file at most), each streaming in chunks, so
+    memory stays flat. The output does not depend on ``workers``. Quiet traffic by default
+    (``incidents=True`` plants the sample's incidents too).
     """
-    _check_args(n, start, hours)
+    check_args(n, hours)
     if files < 1:
         raise ValueError(f"files must be >= 1, got {files}")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    bounds = [n * i // files for i in range(files + 1)]
-    stream = iter_sample_records(n=n, start=start, hours=hours, seed=seed)
-    paths: list[Path] = []
-    for i in range(files):
-        path = out_dir / f"bulk-{i:05d}.jsonl"
-        tmp = path.with_name(f".{path.name}.tmp")
-        with tmp.open("w", encoding="utf-8", newline="\n") as fh:
-            remaining = bounds[i + 1] - bounds[i]
-            while remaining:
-                chunk = min(remaining, 5000)
-                fh.write("".join(_dumps(r) + "\n" for r in itertools.islice(stream, chunk)))
-                remaining -= chunk
-        tmp.replace(path)
-        paths.append(path)
-    return paths
+    last_hour = resolve_end(end)
+    suffix = ".jsonl.gz" if compress else ".jsonl"
+    jobs = [
+        (str(out_dir / f"bulk-{i:05d}{suffix}"), n, hours, last_hour, seed, incidents, i, files)
+        for i in range(files)
+    ]
+    workers = workers or min(2, files, os.cpu_count() or 1)
+    if workers > 1:
+        # fork where there is one: the children only generate and write (no threads, no locks
+        # of the parent's libraries), and a caller's script needs no ``__main__`` guard.
+        methods = multiprocessing.get_all_start_methods()
+        ctx = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
+        with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
+            return [Path(p) for p in pool.map(_write_part, *zip(*jobs, strict=True))]
+    return [Path(_write_part(*job)) for job in jobs]
 
 
-_COUNT_KEYS = (
-    "tool_calls",
-    "tool_results",
-    "length",
-    "content_filter",
-    "refusal",
-    "too_short",
-    "empty_response",
-    "too_long",
-    "multi_turn",
-    "conversations",
-    "unicode",
-    "degraded",
-)
-
-
-def _tally(counts: dict[str, int], rec: dict, window_s: tuple[int, int]) -> None:
-    choice = rec["choices"][0]
-    finish = choice["finish_reason"]
-    text = choice["message"]["content"] or ""
-    if finish == "tool_calls":
-        counts["tool_calls"] += 1
-    elif finish in ("length", "content_filter"):
-        counts[finish] += 1
-    if choice["message"]["refusal"]:
-        counts["refusal"] += 1
-    size = len(text)
-    if size == 0:
-        counts["empty_response"] += 1
-    elif size < 50:
-        counts["too_short"] += 1
-    elif size > 1000:
-        counts["too_long"] += 1
-    if not text.isascii():
-        counts["unicode"] += 1
-    roles = [m["role"] for m in rec["messages"]]
-    if "tool" in roles:
-        counts["tool_results"] += 1
-    if roles.count("user") > 1 or "assistant" in roles:
-        counts["multi_turn"] += 1
-    md = rec["metadata"]
-    if window_s[0] <= rec["created"] < window_s[1] and all(
-        md.get(k) == v for k, v in DEGRADED_SEGMENT.items()
-    ):
-        counts["degraded"] += 1
+def _write_part(
+    path: str, n: int, hours: int, end: datetime, seed: int, planted: bool, i: int, k: int
+) -> str:
+    """Write part ``i`` of ``k`` of a bulk export to ``path`` (atomically); returns ``path``."""
+    target = Path(path)
+    tmp = target.with_name(f".{target.name}.tmp")
+    stream = iter_recs(n=n, hours=hours, end=end, seed=seed, incidents=planted, part=(i, k))
+    raw = tmp.open("wb")
+    fh = (
+        gzip.GzipFile(fileobj=raw, mode="wb", compresslevel=1, mtime=0)
+        if path.endswith(".gz")
+        else raw
+    )
+    try:
+        chunk: list[str] = []
+        for rec in stream:
+            chunk.append(rec.as_json())
+            if len(chunk) >= _CHUNK:
+                fh.write(("\n".join(chunk) + "\n").encode("utf-8"))
+                chunk = []
+        if chunk:
+            fh.write(("\n".join(chunk) + "\n").encode("utf-8"))
+    finally:
+        if fh is not raw:
+            fh.close()
+        raw.close()
+    tmp.replace(target)
+    return path

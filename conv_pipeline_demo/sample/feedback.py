@@ -22,13 +22,8 @@ from pathlib import Path
 
 from conv_pipeline.core.files import atomic_write_bytes
 from conv_pipeline.core.scoring.seed_reference import calculate_quality_score
-from conv_pipeline_demo.sample.constants import (
-    DEFAULT_HOURS,
-    DEFAULT_N,
-    DEFAULT_SEED,
-    SAMPLE_START,
-)
-from conv_pipeline_demo.sample.generator import iter_sample_records
+from conv_pipeline_demo.sample.generator import iter_recs
+from conv_pipeline_demo.sample.timeline import DEFAULT_HOURS, DEFAULT_N, DEFAULT_SEED, resolve_end
 
 SHARE = 0.30
 NEGATIVE_COMMENTS = (
@@ -61,14 +56,6 @@ def _p_negative(score: float) -> float:
     return 0.75 if score < 5 else 0.5 if score < 6 else 0.2 if score < 7 else 0.08
 
 
-def _response(rec: dict) -> str:
-    choices = rec.get("choices") or [{}]
-    content = (choices[0].get("message") or {}).get("content")
-    if isinstance(content, list):
-        return "".join(p.get("text", "") for p in content if isinstance(p, dict))
-    return content or ""
-
-
 def _iso(ts: int) -> str:
     return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -77,22 +64,25 @@ def write_sample_feedback(
     out_dir: Path,
     *,
     n: int = DEFAULT_N,
-    start: datetime = SAMPLE_START,
     hours: int = DEFAULT_HOURS,
+    end: datetime | str | None = None,
     seed: int = DEFAULT_SEED,
 ) -> FeedbackSummary:
+    """Write the feedback of the sample :func:`.export.write_sample` writes for the same
+    arguments (``end`` as there: default the current hour; pass the same hour to both)."""
     out_dir = Path(out_dir)
+    end = resolve_end(end)
     thumbs_rows: list[dict] = []
     rating_rows: list[dict] = []
     negative = 0
-    for rec in iter_sample_records(n=n, start=start, hours=hours, seed=seed):
-        cid = rec["id"]
+    for rec in iter_recs(n=n, hours=hours, end=end, seed=seed):
+        cid = rec.cid
         if _u(cid, "pick") >= SHARE:
             continue
-        score = calculate_quality_score({"response": _response(rec)})
+        score = calculate_quality_score({"response": rec.content or ""})
         neg = _u(cid, "neg") < _p_negative(score)
         negative += neg
-        at = _iso(int(rec["created"]) + 30 + int(_u(cid, "delay") * 3000))
+        at = _iso(rec.created + 30 + int(_u(cid, "delay") * 3000))
         comment = None
         if _u(cid, "comment") < 0.35:
             pool = NEGATIVE_COMMENTS if neg else POSITIVE_COMMENTS
